@@ -1,0 +1,62 @@
+# prompt_manager: PostgreSQL extension (PGXS build)
+#
+#   make && make install              build and install (install needs root)
+#   make installcheck                 regression suite on a private server
+#                                     with shared_preload_libraries set
+#   make installcheck PM_CONFIG=nopreload   the same suite without preloading
+#   make tapcheck                     TAP tests (pg_dump round trip, ...)
+#   make unitcheck                    unit tests of the plain-C parser
+#
+# tools/test runs all of them; see README.md.
+
+EXTENSION = prompt_manager
+EXTVERSION = 0.1.0
+
+MODULE_big = prompt_manager
+OBJS = \
+	src/prompt_manager.o \
+	src/pm_settings.o \
+	src/pm_template.o \
+	src/pm_params.o \
+	src/pm_storage.o \
+	src/pm_template_cache.o \
+	src/pm_render.o \
+	src/pm_functions.o
+
+DATA = sql/prompt_manager--$(EXTVERSION).sql
+PGFILEDESC = "prompt_manager - prompt templates stored and rendered in PostgreSQL"
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
+ifdef PM_WERROR
+PG_CFLAGS += -Werror
+endif
+SHLIB_LINK = -lxxhash
+
+# The regression suite runs twice, on a private server each time: with the
+# library preloaded (PM_CONFIG=preload) and without (PM_CONFIG=nopreload).
+PM_CONFIG ?= preload
+REGRESS = setup table format keywords directives includes settings errors \
+	privileges conformance config_$(PM_CONFIG)
+REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
+	--temp-config=$(srcdir)/test/$(PM_CONFIG).conf
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# TAP tests (test/t/*.pl), against servers they start themselves.
+PROVE_TESTS = test/t/*.pl
+.PHONY: tapcheck unitcheck
+tapcheck:
+	$(prove_installcheck)
+
+# Unit tests of the parser, built without the server.
+UNIT_CFLAGS = -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare
+test/unit/test_template: test/unit/test_template.c src/pm_template.c src/pm_template.h
+	$(CC) $(UNIT_CFLAGS) -I$(srcdir)/src -o $@ test/unit/test_template.c src/pm_template.c -lxxhash
+
+unitcheck: test/unit/test_template
+	test/unit/test_template
+
+EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template results regression.diffs regression.out

@@ -1,0 +1,109 @@
+/* prompt_manager 0.1.0: prompt templates stored in a table, rendered in C */
+
+\echo Use "CREATE EXTENSION prompt_manager" to load this file. \quit
+
+-- Every object is schema-qualified with @extschema@ (or pg_catalog), so the
+-- script is safe whatever search_path the installing role has.
+
+-- A new value on every insert and update of a prompt (set by the trigger
+-- below).  Caches key on it: two updates of one row in one transaction keep
+-- the same xmin, but never the same revision.
+CREATE SEQUENCE @extschema@.pm_prompts_revision_seq;
+
+CREATE TABLE @extschema@.pm_prompts (
+	prompt_id	text NOT NULL,
+	content		text NOT NULL,
+	parameters	jsonb NOT NULL DEFAULT '{}',
+	metadata	jsonb NOT NULL DEFAULT '{}',
+	category	text,
+	status		text NOT NULL DEFAULT 'active',
+	preload		boolean NOT NULL DEFAULT false,
+	usage_count bigint NOT NULL DEFAULT 0,
+	revision	bigint NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT pm_prompts_pkey PRIMARY KEY (prompt_id),
+	-- letters, digits, '_', '-' and '/', not starting with '/'
+	CONSTRAINT pm_prompts_prompt_id_check
+		CHECK (prompt_id OPERATOR(pg_catalog.~) '^[A-Za-z0-9_-][A-Za-z0-9_/-]*$'),
+	CONSTRAINT pm_prompts_parameters_check
+		CHECK (pg_catalog.jsonb_typeof(parameters) OPERATOR(pg_catalog.=) 'object'),
+	CONSTRAINT pm_prompts_metadata_check
+		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object'),
+	CONSTRAINT pm_prompts_usage_count_check
+		CHECK (usage_count OPERATOR(pg_catalog.>=) 0)
+);
+
+COMMENT ON TABLE @extschema@.pm_prompts IS
+	'prompt templates rendered by pm_render(); parameters holds stored defaults';
+COMMENT ON COLUMN @extschema@.pm_prompts.parameters IS
+	'default parameter values, {"[NAME]": "value"} or {"[NAME]": ["older", "newest"]}';
+COMMENT ON COLUMN @extschema@.pm_prompts.revision IS
+	'new value from pm_prompts_revision_seq on every insert and update';
+
+-- Lookups of active prompts by id.
+CREATE INDEX pm_prompts_active_idx ON @extschema@.pm_prompts (prompt_id)
+	WHERE status OPERATOR(pg_catalog.=) 'active';
+-- Full-text search over the content.
+CREATE INDEX pm_prompts_content_fts_idx ON @extschema@.pm_prompts
+	USING gin (pg_catalog.to_tsvector('pg_catalog.english'::pg_catalog.regconfig, content));
+-- Metadata containment (@>).
+CREATE INDEX pm_prompts_metadata_idx ON @extschema@.pm_prompts
+	USING gin (metadata pg_catalog.jsonb_path_ops);
+-- Most used, most recently updated first.
+CREATE INDEX pm_prompts_usage_idx ON @extschema@.pm_prompts
+	(usage_count DESC, updated_at DESC);
+-- Listing by category and status.
+CREATE INDEX pm_prompts_category_idx ON @extschema@.pm_prompts
+	(category, status, updated_at DESC);
+
+-- Stamps every inserted or updated row with a new revision; an update also
+-- sets updated_at.  An insert keeps the created_at/updated_at it is given,
+-- so a pg_dump restore keeps the original times.
+CREATE FUNCTION @extschema@.pm_prompts_stamp() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.revision := pg_catalog.nextval('@extschema@.pm_prompts_revision_seq'::pg_catalog.regclass);
+	IF TG_OP = 'UPDATE' THEN
+		NEW.updated_at := pg_catalog.now();
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER pm_prompts_stamp
+	BEFORE INSERT OR UPDATE ON @extschema@.pm_prompts
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.pm_prompts_stamp();
+
+-- Keep users' prompts (and the revision counter) in pg_dump.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pm_prompts', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pm_prompts_revision_seq', '');
+
+-- Rendering.  All functions run as the caller (SECURITY INVOKER): they read
+-- pm_prompts with the caller's privileges and row-level security policies.
+
+CREATE FUNCTION @extschema@.pm_render(prompt_id text, params jsonb DEFAULT '{}')
+RETURNS text
+AS 'MODULE_PATHNAME', 'pm_render'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.pm_render(text, jsonb) IS
+	'render a stored prompt with parameters (params override the stored defaults)';
+
+CREATE FUNCTION @extschema@.pm_render_template(template text, params jsonb DEFAULT '{}')
+RETURNS text
+AS 'MODULE_PATHNAME', 'pm_render_template'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.pm_render_template(text, jsonb) IS
+	'render a template given inline; its includes resolve against pm_prompts';
+
+CREATE FUNCTION @extschema@.pm_keywords(prompt_id text)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'pm_keywords'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.pm_keywords(text) IS
+	'keywords a prompt and its includes expect, in first-use order';

@@ -1,0 +1,36 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_errors.h
+ *		SQLSTATEs raised by prompt_manager.
+ *
+ * Standard codes where one says exactly what happened; class "PM" for
+ * failures of the prompt format itself.  README.md lists them all.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PM_ERRORS_H
+#define PM_ERRORS_H
+
+#include "utils/elog.h"
+
+/* a prompt (root or include) is not in pm_prompts, or not visible: 42704 */
+#define ERRCODE_PM_PROMPT_NOT_FOUND		ERRCODE_UNDEFINED_OBJECT
+/* an include chain comes back to a prompt already being rendered: 42P19 */
+#define ERRCODE_PM_INCLUDE_CYCLE		ERRCODE_INVALID_RECURSION
+/* params is not a JSON object: 22023 */
+#define ERRCODE_PM_INVALID_PARAMS		ERRCODE_INVALID_PARAMETER_VALUE
+/* the rendered text would pass the 1 GB limit of a text value: 54000 */
+#define ERRCODE_PM_OUTPUT_TOO_LARGE		ERRCODE_PROGRAM_LIMIT_EXCEEDED
+
+/* includes nested deeper than prompt_manager.max_include_depth */
+#define ERRCODE_PM_INCLUDE_DEPTH		MAKE_SQLSTATE('P','M','0','0','1')
+/* a '//' directive other than include/import (unknown_directive = error) */
+#define ERRCODE_PM_UNKNOWN_DIRECTIVE	MAKE_SQLSTATE('P','M','0','0','2')
+/* a keyword without a value (missing_parameter = error) */
+#define ERRCODE_PM_MISSING_PARAMETER	MAKE_SQLSTATE('P','M','0','0','3')
+/* a render took longer than prompt_manager.render_timeout */
+#define ERRCODE_PM_RENDER_TIMEOUT		MAKE_SQLSTATE('P','M','0','0','4')
+/* an include directive without exactly one prompt id */
+#define ERRCODE_PM_INVALID_DIRECTIVE	MAKE_SQLSTATE('P','M','0','0','5')
+
+#endif							/* PM_ERRORS_H */

@@ -1,0 +1,178 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_params.c
+ *		Render parameters: a jsonb object turned into keyword/value pairs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "pm_errors.h"
+#include "pm_params.h"
+
+/* The text a scalar JSON value is inserted as. */
+static void
+pm_scalar_text(JsonbValue *v, const char **value, uint32 *len)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			*value = "";
+			*len = 0;
+			break;
+		case jbvString:
+			*value = v->val.string.val;
+			*len = v->val.string.len;
+			break;
+		case jbvNumeric:
+			*value = DatumGetCString(DirectFunctionCall1(numeric_out,
+														 NumericGetDatum(v->val.numeric)));
+			*len = strlen(*value);
+			break;
+		case jbvBool:
+			*value = v->val.boolean ? "true" : "false";
+			*len = v->val.boolean ? 4 : 5;
+			break;
+		case jbvBinary:
+			/* an object, or an array inside the history: its JSON text */
+			*value = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+			*len = strlen(*value);
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+}
+
+/*
+ * The text inserted for a parameter value: an array is a history whose last
+ * element is used (an empty array gives the empty string); any other value
+ * is converted by pm_scalar_text.
+ */
+static void
+pm_value_text(JsonbValue *v, const char **value, uint32 *len)
+{
+	if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+	{
+		uint32		n = JsonContainerSize(v->val.binary.data);
+		JsonbValue *last;
+
+		if (n == 0)
+		{
+			*value = "";
+			*len = 0;
+			return;
+		}
+		last = getIthJsonbValueFromContainer(v->val.binary.data, n - 1);
+		pm_scalar_text(last, value, len);
+		return;
+	}
+	pm_scalar_text(v, value, len);
+}
+
+/* Normalise a key: "[NAME]" stays, a bare "name" becomes "[NAME]". */
+static void
+pm_normalise_key(PmParam *param, const char *key, int len)
+{
+	if (len >= 2 && key[0] == '[' && key[len - 1] == ']')
+	{
+		param->key = key;
+		param->key_len = len;
+		param->bracketed = true;
+	}
+	else
+	{
+		char	   *buf = palloc(len + 3);
+		int			i;
+
+		buf[0] = '[';
+		for (i = 0; i < len; i++)
+			buf[i + 1] = pg_ascii_toupper((unsigned char) key[i]);
+		buf[len + 1] = ']';
+		buf[len + 2] = '\0';
+		param->key = buf;
+		param->key_len = len + 2;
+		param->bracketed = false;
+	}
+}
+
+PmParamList *
+pm_params_from_jsonb(Jsonb *jb, const char *what)
+{
+	PmParamList *list = palloc0(sizeof(PmParamList));
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n;
+
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_PM_INVALID_PARAMS),
+				 errmsg("%s must be a JSON object", what),
+				 errdetail("The value given is a JSON %s.",
+						   JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb) ? "array" : "scalar"),
+				 errhint("Pass parameters as an object, for example '{\"name\": \"Ada\"}' or '{\"[NAME]\": \"Ada\"}'.")));
+
+	n = JB_ROOT_COUNT(jb);
+	if (n == 0)
+		return list;
+	list->params = palloc(sizeof(PmParam) * n);
+
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		PmParam    *param;
+
+		if (tok != WJB_KEY)
+			continue;
+		param = &list->params[list->nparams];
+		pm_normalise_key(param, v.val.string.val, v.val.string.len);
+
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		pm_value_text(&v, &param->value, &param->value_len);
+		list->nparams++;
+	}
+	return list;
+}
+
+void
+pm_params_resolve(const PmTemplate *tpl, PmParamList *const *layers,
+				  int nlayers, PmSlot *slots)
+{
+	uint32		i;
+	int			layer;
+
+	for (i = 0; i < tpl->nkeywords; i++)
+	{
+		slots[i].value = NULL;
+		slots[i].value_len = 0;
+		slots[i].rank = -1;
+	}
+	if (tpl->nkeywords == 0)
+		return;
+
+	for (layer = 0; layer < nlayers; layer++)
+	{
+		PmParamList *list = layers[layer];
+		int			j;
+
+		if (list == NULL)
+			continue;
+		for (j = 0; j < list->nparams; j++)
+		{
+			PmParam    *param = &list->params[j];
+			int			rank = (nlayers - layer) * 2 + (param->bracketed ? 1 : 0);
+			int			k;
+
+			k = pm_template_find_keyword(tpl, param->key, param->key_len);
+			if (k < 0 || slots[k].rank > rank)
+				continue;
+			slots[k].value = param->value;
+			slots[k].value_len = param->value_len;
+			slots[k].rank = rank;
+		}
+	}
+}

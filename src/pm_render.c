@@ -1,0 +1,720 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_render.c
+ *		Rendering compiled prompts: parameters, includes, limits.
+ *
+ * A render walks the segments of a compiled template once, appending to
+ * one output buffer that is already laid out as a text datum (its varlena
+ * header reserved up front), so the result is returned without a copy.
+ *
+ * Parameters are resolved once per template into one slot per distinct
+ * keyword (pm_params_resolve); each keyword segment is then a copy of its
+ * slot.  The work is linear in the size of the text plus the number of
+ * parameters, whatever the number of keywords.
+ *
+ * Where values come from, highest priority first: the params argument, the
+ * stored parameters of the root prompt, then those of each include down to
+ * the prompt being rendered.  The prompt that includes another decides its
+ * values; the caller decides over all.
+ *
+ * A value is inserted byte for byte and never read again: keywords and
+ * directives are found in the template only, so a value cannot pull another
+ * prompt into the output.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "pm_errors.h"
+#include "pm_params.h"
+#include "pm_render.h"
+#include "pm_settings.h"
+#include "pm_template_cache.h"
+
+/* How many segments pass between two checks of render_timeout. */
+#define PM_TIMEOUT_CHECK_INTERVAL 256
+
+/* The largest text value, varlena header included. */
+#define PM_MAX_OUTPUT_BYTES ((Size) MaxAllocSize - 1)
+
+typedef struct PmRenderState
+{
+	StringInfo	out;			/* the result, VARHDRSZ bytes reserved */
+	const char *root_desc;		/* "prompt "x"" or "the inline template" */
+
+	/*
+	 * The include chain: chain_ids[d] is the prompt rendered at depth d
+	 * (NULL for an inline template), layers[0] the params argument and
+	 * layers[d + 1] the stored parameters of chain_ids[d].
+	 */
+	const char **chain_ids;
+	PmParamList **layers;
+	int			max_depth;
+
+	HTAB	   *loaded;			/* prompts read so far, by id hash */
+	TimestampTz started;
+	uint32		ticks;
+} PmRenderState;
+
+/* A prompt read during this render (NULL: not visible). */
+typedef struct PmLoadedEntry
+{
+	uint64		key;
+	const char *prompt_id;
+	PmCompiledPrompt *prompt;
+} PmLoadedEntry;
+
+/* Error context: which prompt was being rendered. */
+typedef struct PmRenderFrame
+{
+	const char *prompt_id;
+} PmRenderFrame;
+
+static void pm_render_template(PmRenderState *state, const PmTemplate *tpl,
+							   int depth);
+
+/* "prompt "x"", or "the inline template" for pm_render_template's text. */
+static char *
+pm_describe(const char *prompt_id)
+{
+	if (prompt_id == NULL)
+		return pstrdup("the inline template");
+	return psprintf("prompt \"%s\"", prompt_id);
+}
+
+static void
+pm_render_error_context(void *arg)
+{
+	PmRenderFrame *frame = (PmRenderFrame *) arg;
+
+	if (frame->prompt_id != NULL)
+		errcontext("rendering prompt \"%s\"", frame->prompt_id);
+	else
+		errcontext("rendering the inline template");
+}
+
+/* "a -> b -> c" for the chain down to depth, followed by next. */
+static char *
+pm_chain_text(PmRenderState *state, int depth, const char *next)
+{
+	StringInfoData buf;
+	int			d;
+
+	initStringInfo(&buf);
+	for (d = 0; d <= depth; d++)
+	{
+		appendStringInfoString(&buf, state->chain_ids[d] ? state->chain_ids[d]
+							   : "(inline template)");
+		appendStringInfoString(&buf, " -> ");
+	}
+	appendStringInfoString(&buf, next);
+	return buf.data;
+}
+
+static void
+pm_check_timeout(PmRenderState *state)
+{
+	if (pm_render_timeout > 0 &&
+		TimestampDifferenceExceeds(state->started, GetCurrentTimestamp(),
+								   pm_render_timeout))
+		ereport(ERROR,
+				(errcode(ERRCODE_PM_RENDER_TIMEOUT),
+				 errmsg("rendering %s took longer than prompt_manager.render_timeout (%d ms)",
+						state->root_desc, pm_render_timeout)));
+}
+
+/* Fail cleanly, before allocating, when the output would pass 1 GB. */
+static void
+pm_check_output_size(PmRenderState *state, Size more)
+{
+	if (more > PM_MAX_OUTPUT_BYTES - (Size) state->out->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_PM_OUTPUT_TOO_LARGE),
+				 errmsg("rendered text of %s would exceed the maximum size of a text value (1 GB)",
+						state->root_desc)));
+}
+
+static inline void
+pm_append(PmRenderState *state, StringInfo buf, const char *data, Size len)
+{
+	if (len == 0)
+		return;
+	if (buf == state->out)
+		pm_check_output_size(state, len);
+	appendBinaryStringInfo(buf, data, len);
+}
+
+/* Append the text of keyword k to buf, as prompt_manager.missing_parameter says. */
+static void
+pm_emit_keyword(PmRenderState *state, StringInfo buf, const PmTemplate *tpl,
+				const PmSlot *slots, uint32 k, const char *prompt_id)
+{
+	const PmKeyword *kw = &tpl->keywords[k];
+
+	if (slots[k].rank >= 0)
+	{
+		pm_append(state, buf, slots[k].value, slots[k].value_len);
+		return;
+	}
+	switch (pm_missing_parameter)
+	{
+		case PM_MISSING_KEEP:
+			pm_append(state, buf, tpl->pool + kw->off, kw->len);
+			break;
+		case PM_MISSING_EMPTY:
+			break;
+		case PM_MISSING_ERROR:
+			ereport(ERROR,
+					(errcode(ERRCODE_PM_MISSING_PARAMETER),
+					 errmsg("keyword \"%.*s\" of %s has no value",
+							(int) kw->len, tpl->pool + kw->off,
+							pm_describe(prompt_id)),
+					 errhint("Pass it in params, store a default in pm_prompts.parameters, "
+							 "or set prompt_manager.missing_parameter to keep or empty.")));
+	}
+}
+
+/* Append literal and keyword segments segs[0..n) to buf. */
+static void
+pm_emit_segments(PmRenderState *state, StringInfo buf, const PmTemplate *tpl,
+				 const PmSegment *segs, uint32 n, const PmSlot *slots,
+				 const char *prompt_id)
+{
+	uint32		i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (segs[i].kind == PM_SEG_LITERAL)
+			pm_append(state, buf, tpl->pool + segs[i].off, segs[i].len);
+		else if (segs[i].kind == PM_SEG_KEYWORD)
+			pm_emit_keyword(state, buf, tpl, slots, segs[i].off, prompt_id);
+	}
+}
+
+/* The compiled prompt prompt_id, read at most once per render. */
+static PmCompiledPrompt *
+pm_render_load(PmRenderState *state, const char *prompt_id)
+{
+	uint64		key = XXH3_64bits(prompt_id, strlen(prompt_id));
+	PmLoadedEntry *entry;
+	bool		found;
+
+	if (state->loaded == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(PmLoadedEntry);
+		ctl.hcxt = CurrentMemoryContext;
+		state->loaded = hash_create("prompt_manager prompts of one render", 16,
+									&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(state->loaded, &key, HASH_ENTER, &found);
+	if (found && strcmp(entry->prompt_id, prompt_id) == 0)
+		return entry->prompt;
+
+	/* new, or another id with the same hash: that one is read again later */
+	entry->prompt_id = pstrdup(prompt_id);
+	entry->prompt = pm_load_prompt(prompt_id);
+	return entry->prompt;
+}
+
+/*
+ * A prompt that is not there (or not visible): an error, or the
+ * missing_prompt_text with a WARNING when raise_on_missing is off.
+ */
+static void
+pm_missing_prompt(PmRenderState *state, const char *prompt_id,
+				  const char *parent_id, uint32 line_no, int depth)
+{
+	int			elevel = pm_raise_on_missing ? ERROR : WARNING;
+
+	if (depth == 0)
+		ereport(elevel,
+				(errcode(ERRCODE_PM_PROMPT_NOT_FOUND),
+				 errmsg("prompt \"%s\" does not exist", prompt_id)));
+	else
+		ereport(elevel,
+				(errcode(ERRCODE_PM_PROMPT_NOT_FOUND),
+				 errmsg("prompt \"%s\" does not exist", prompt_id),
+				 errdetail("It is included by %s at line %u.",
+						   pm_describe(parent_id), line_no)));
+
+	pm_append(state, state->out, pm_missing_prompt_text,
+			  strlen(pm_missing_prompt_text));
+}
+
+/* Render the prompt named by an include directive at depth (>= 1). */
+static void
+pm_render_include(PmRenderState *state, const char *prompt_id, int depth,
+				  uint32 line_no)
+{
+	PmCompiledPrompt *prompt;
+	int			d;
+
+	for (d = 0; d < depth; d++)
+	{
+		if (state->chain_ids[d] != NULL &&
+			strcmp(state->chain_ids[d], prompt_id) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_PM_INCLUDE_CYCLE),
+					 errmsg("include cycle: %s",
+							pm_chain_text(state, depth - 1, prompt_id))));
+	}
+	if (depth > state->max_depth)
+		ereport(ERROR,
+				(errcode(ERRCODE_PM_INCLUDE_DEPTH),
+				 errmsg("includes are nested deeper than prompt_manager.max_include_depth (%d)",
+						state->max_depth),
+				 errdetail("Include chain: %s.",
+						   pm_chain_text(state, depth - 1, prompt_id)),
+				 errhint("Raise prompt_manager.max_include_depth, or include fewer levels.")));
+
+	pm_check_timeout(state);
+	prompt = pm_render_load(state, prompt_id);
+	if (prompt == NULL)
+	{
+		pm_missing_prompt(state, prompt_id, state->chain_ids[depth - 1],
+						  line_no, depth);
+		return;
+	}
+	state->chain_ids[depth] = prompt->prompt_id;
+	state->layers[depth + 1] = prompt->defaults;
+	pm_render_template(state, prompt->tpl, depth);
+}
+
+/* Run one directive line of the template rendered at depth. */
+static void
+pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
+				 const PmDirective *dir, const PmSlot *slots, int depth)
+{
+	const char *prompt_id = state->chain_ids[depth];
+	const PmSegment *body = tpl->body_segments + dir->body_first;
+	const char *name;
+	const char *arg;
+	size_t		name_len;
+	size_t		arg_len;
+	uint32		nargs;
+	StringInfoData line;
+
+	/* the line with its keywords filled in */
+	initStringInfo(&line);
+	pm_emit_segments(state, &line, tpl, body, dir->body_count, slots, prompt_id);
+	if (dir->is_static)
+	{
+		name = tpl->pool + dir->name_off;
+		name_len = dir->name_len;
+		arg = tpl->pool + dir->arg_off;
+		arg_len = dir->arg_len;
+		nargs = dir->nargs;
+	}
+	else
+		nargs = pm_directive_split(line.data, line.len, &name, &name_len,
+								   &arg, &arg_len);
+
+	if ((name_len == 7 && memcmp(name, "include", 7) == 0) ||
+		(name_len == 6 && memcmp(name, "import", 6) == 0))
+	{
+		if (nargs != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_PM_INVALID_DIRECTIVE),
+					 errmsg("directive \"//%.*s\" of %s at line %u needs exactly one prompt id",
+							(int) name_len, name, pm_describe(prompt_id),
+							dir->line_no),
+					 errdetail("The line reads \"%s\".", line.data)));
+		pm_append(state, state->out, tpl->pool + dir->indent_off, dir->indent_len);
+		pm_render_include(state, pnstrdup(arg, arg_len), depth + 1, dir->line_no);
+	}
+	else if (pm_unknown_directive == PM_DIRECTIVE_ERROR)
+		ereport(ERROR,
+				(errcode(ERRCODE_PM_UNKNOWN_DIRECTIVE),
+				 errmsg("unknown directive \"//%.*s\" in %s at line %u",
+						(int) name_len, name ? name : "", pm_describe(prompt_id),
+						dir->line_no),
+				 errdetail("Only //include and //import are directives."),
+				 errhint("Set prompt_manager.unknown_directive to keep to leave such lines in the text.")));
+	else
+	{
+		pm_append(state, state->out, tpl->pool + dir->indent_off, dir->indent_len);
+		pm_append(state, state->out, line.data, line.len);
+	}
+	pfree(line.data);
+}
+
+/*
+ * Render tpl, the template of chain_ids[depth], into state->out.  Its
+ * parameter layers are layers[0 .. depth + 1].
+ */
+static void
+pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
+{
+	const char *prompt_id = state->chain_ids[depth];
+	ErrorContextCallback errcallback;
+	PmRenderFrame frame;
+	PmSlot	   *slots = NULL;
+	Size		need = tpl->literal_bytes;
+	uint32		i;
+
+	check_stack_depth();
+
+	frame.prompt_id = prompt_id;
+	errcallback.callback = pm_render_error_context;
+	errcallback.arg = &frame;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	if (tpl->nkeywords > 0)
+	{
+		slots = palloc(sizeof(PmSlot) * tpl->nkeywords);
+		pm_params_resolve(tpl, state->layers, depth + 2, slots);
+	}
+
+	/* reserve this level's output at once (includes add theirs) */
+	for (i = 0; i < tpl->nsegments; i++)
+	{
+		const PmSegment *seg = &tpl->segments[i];
+
+		if (seg->kind != PM_SEG_KEYWORD)
+			continue;
+		if (slots[seg->off].rank >= 0)
+			need += slots[seg->off].value_len;
+		else if (pm_missing_parameter == PM_MISSING_KEEP)
+			need += tpl->keywords[seg->off].len;
+	}
+	pm_check_output_size(state, need);
+	enlargeStringInfo(state->out, (int) need);
+
+	for (i = 0; i < tpl->nsegments; i++)
+	{
+		const PmSegment *seg = &tpl->segments[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (++state->ticks % PM_TIMEOUT_CHECK_INTERVAL == 0)
+			pm_check_timeout(state);
+
+		switch (seg->kind)
+		{
+			case PM_SEG_LITERAL:
+				pm_append(state, state->out, tpl->pool + seg->off, seg->len);
+				break;
+			case PM_SEG_KEYWORD:
+				pm_emit_keyword(state, state->out, tpl, slots, seg->off, prompt_id);
+				break;
+			case PM_SEG_DIRECTIVE:
+				pm_run_directive(state, tpl, &tpl->directives[seg->off], slots, depth);
+				break;
+		}
+	}
+
+	if (slots != NULL)
+		pfree(slots);
+	error_context_stack = errcallback.previous;
+}
+
+/* Set up a render of root (a stored prompt's id, or NULL for inline). */
+static void
+pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
+					 const char *root_id, Jsonb *params)
+{
+	MemoryContext old;
+
+	memset(state, 0, sizeof(PmRenderState));
+	state->max_depth = pm_max_include_depth;
+	state->chain_ids = palloc0(sizeof(char *) * (state->max_depth + 2));
+	state->layers = palloc0(sizeof(PmParamList *) * (state->max_depth + 3));
+	state->chain_ids[0] = root_id;
+	state->root_desc = pm_describe(root_id);
+	if (params != NULL)
+		state->layers[0] = pm_params_from_jsonb(params, "params");
+	if (pm_render_timeout > 0)
+		state->started = GetCurrentTimestamp();
+
+	/* the result lives in the caller's context, laid out as a text datum */
+	old = MemoryContextSwitchTo(result_cxt);
+	state->out = makeStringInfo();
+	appendStringInfoSpaces(state->out, VARHDRSZ);
+	MemoryContextSwitchTo(old);
+}
+
+static text *
+pm_render_result(PmRenderState *state)
+{
+	SET_VARSIZE(state->out->data, state->out->len);
+	return (text *) state->out->data;
+}
+
+/*
+ * What one top-level call renders.  prompt_id names a stored prompt, or is
+ * NULL for template_text given inline.
+ */
+typedef struct PmRenderRequest
+{
+	const char *prompt_id;
+	text	   *template_text;
+	Jsonb	   *params;
+	MemoryContext result_cxt;
+} PmRenderRequest;
+
+static text *
+pm_render_request(PmRenderRequest *req)
+{
+	PmRenderState state;
+
+	pm_render_state_init(&state, req->result_cxt, req->prompt_id, req->params);
+	if (req->prompt_id != NULL)
+	{
+		PmCompiledPrompt *prompt = pm_load_prompt(req->prompt_id);
+
+		if (prompt == NULL)
+			pm_missing_prompt(&state, req->prompt_id, NULL, 0, 0);
+		else
+		{
+			state.layers[1] = prompt->defaults;
+			pm_render_template(&state, prompt->tpl, 0);
+		}
+	}
+	else
+	{
+		PmTemplate *tpl = pm_compile_text(VARDATA_ANY(req->template_text),
+										  VARSIZE_ANY_EXHDR(req->template_text));
+
+		pm_render_template(&state, tpl, 0);
+	}
+	return pm_render_result(&state);
+}
+
+/*
+ * Run a top-level render in a work context of its own, with the compiled
+ * templates it uses kept alive until it ends (however it ends).
+ */
+static text *
+pm_render_top(PmRenderRequest *req)
+{
+	MemoryContext work_cxt;
+	text	   *volatile result = NULL;
+
+	req->result_cxt = CurrentMemoryContext;
+	work_cxt = AllocSetContextCreate(req->result_cxt, "prompt_manager render",
+									 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(work_cxt);
+	pm_template_cache_begin();
+	PG_TRY();
+	{
+		result = pm_render_request(req);
+	}
+	PG_FINALLY();
+	{
+		pm_template_cache_end();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(req->result_cxt);
+	MemoryContextDelete(work_cxt);
+	return result;
+}
+
+text *
+pm_render_prompt(const char *prompt_id, Jsonb *params)
+{
+	PmRenderRequest req = {prompt_id, NULL, params, NULL};
+
+	return pm_render_top(&req);
+}
+
+text *
+pm_render_inline(text *template_text, Jsonb *params)
+{
+	PmRenderRequest req = {NULL, template_text, params, NULL};
+
+	return pm_render_top(&req);
+}
+
+/* Keywords collected by pm_prompt_keywords, without repeats. */
+typedef struct PmKeywordSet
+{
+	HTAB	   *seen;			/* xxhash of the name -> first name */
+	ArrayBuildState *names;
+	List	   *all;			/* every name added, for hash collisions */
+} PmKeywordSet;
+
+typedef struct PmKeywordSeen
+{
+	uint64		key;
+	const char *name;
+	uint32		len;
+} PmKeywordSeen;
+
+static void
+pm_keyword_set_add(PmKeywordSet *set, const char *name, uint32 len)
+{
+	uint64		key = XXH3_64bits(name, len);
+	PmKeywordSeen *entry;
+	bool		found;
+
+	entry = hash_search(set->seen, &key, HASH_ENTER, &found);
+	if (found)
+	{
+		ListCell   *lc;
+
+		if (entry->len == len && memcmp(entry->name, name, len) == 0)
+			return;
+		/* same hash, other name: compare with all of them */
+		foreach(lc, set->all)
+		{
+			text	   *t = (text *) lfirst(lc);
+
+			if (VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), name, len) == 0)
+				return;
+		}
+	}
+	else
+	{
+		entry->name = name;
+		entry->len = len;
+	}
+	set->all = lappend(set->all, cstring_to_text_with_len(name, len));
+	set->names = accumArrayResult(set->names,
+								  PointerGetDatum(llast(set->all)), false,
+								  TEXTOID, CurrentMemoryContext);
+}
+
+/* Collect the keywords of tpl (chain_ids[depth]) and of its includes. */
+static void
+pm_collect_keywords(PmRenderState *state, PmKeywordSet *set,
+					const PmTemplate *tpl, int depth)
+{
+	uint32		i;
+
+	check_stack_depth();
+	for (i = 0; i < tpl->nsegments; i++)
+	{
+		const PmSegment *seg = &tpl->segments[i];
+		const PmDirective *dir;
+		uint32		j;
+
+		CHECK_FOR_INTERRUPTS();
+		if (seg->kind == PM_SEG_KEYWORD)
+		{
+			const PmKeyword *kw = &tpl->keywords[seg->off];
+
+			pm_keyword_set_add(set, tpl->pool + kw->off, kw->len);
+			continue;
+		}
+		if (seg->kind != PM_SEG_DIRECTIVE)
+			continue;
+
+		dir = &tpl->directives[seg->off];
+		for (j = 0; j < dir->body_count; j++)
+		{
+			const PmSegment *b = &tpl->body_segments[dir->body_first + j];
+
+			if (b->kind == PM_SEG_KEYWORD)
+			{
+				const PmKeyword *kw = &tpl->keywords[b->off];
+
+				pm_keyword_set_add(set, tpl->pool + kw->off, kw->len);
+			}
+		}
+
+		/* follow includes whose target is known without parameters */
+		if (dir->is_static && dir->nargs == 1 &&
+			((dir->name_len == 7 && memcmp(tpl->pool + dir->name_off, "include", 7) == 0) ||
+			 (dir->name_len == 6 && memcmp(tpl->pool + dir->name_off, "import", 6) == 0)))
+		{
+			char	   *child_id = pnstrdup(tpl->pool + dir->arg_off, dir->arg_len);
+			PmCompiledPrompt *child;
+			int			d;
+
+			for (d = 0; d <= depth; d++)
+			{
+				if (state->chain_ids[d] != NULL &&
+					strcmp(state->chain_ids[d], child_id) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_PM_INCLUDE_CYCLE),
+							 errmsg("include cycle: %s",
+									pm_chain_text(state, depth, child_id))));
+			}
+			if (depth + 1 > state->max_depth)
+				ereport(ERROR,
+						(errcode(ERRCODE_PM_INCLUDE_DEPTH),
+						 errmsg("includes are nested deeper than prompt_manager.max_include_depth (%d)",
+								state->max_depth),
+						 errdetail("Include chain: %s.",
+								   pm_chain_text(state, depth, child_id))));
+			child = pm_render_load(state, child_id);
+			if (child == NULL)
+			{
+				pm_missing_prompt(state, child_id, state->chain_ids[depth],
+								  dir->line_no, depth + 1);
+				continue;
+			}
+			state->chain_ids[depth + 1] = child->prompt_id;
+			pm_collect_keywords(state, set, child->tpl, depth + 1);
+		}
+	}
+}
+
+/* pm_prompt_keywords' work, in the current (work) context. */
+static ArrayType *
+pm_prompt_keywords_work(const char *prompt_id, MemoryContext result_cxt)
+{
+	PmRenderState state;
+	PmKeywordSet set;
+	PmCompiledPrompt *prompt;
+	HASHCTL		ctl;
+
+	pm_render_state_init(&state, CurrentMemoryContext, prompt_id, NULL);
+	memset(&set, 0, sizeof(set));
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(PmKeywordSeen);
+	ctl.hcxt = CurrentMemoryContext;
+	set.seen = hash_create("prompt_manager keywords", 64, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	set.names = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+
+	prompt = pm_load_prompt(prompt_id);
+	if (prompt == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PM_PROMPT_NOT_FOUND),
+				 errmsg("prompt \"%s\" does not exist", prompt_id)));
+	pm_collect_keywords(&state, &set, prompt->tpl, 0);
+
+	return DatumGetArrayTypeP(makeArrayResult(set.names, result_cxt));
+}
+
+ArrayType *
+pm_prompt_keywords(const char *prompt_id)
+{
+	MemoryContext result_cxt = CurrentMemoryContext;
+	MemoryContext work_cxt;
+	ArrayType  *volatile result = NULL;
+
+	work_cxt = AllocSetContextCreate(result_cxt, "prompt_manager keywords",
+									 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(work_cxt);
+	pm_template_cache_begin();
+	PG_TRY();
+	{
+		result = pm_prompt_keywords_work(prompt_id, result_cxt);
+	}
+	PG_FINALLY();
+	{
+		pm_template_cache_end();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(result_cxt);
+	MemoryContextDelete(work_cxt);
+	return result;
+}

@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_settings.h
+ *		Configuration parameters (GUCs) under the prompt_manager. prefix.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PM_SETTINGS_H
+#define PM_SETTINGS_H
+
+/* prompt_manager.missing_parameter */
+typedef enum PmMissingParameter
+{
+	PM_MISSING_KEEP,			/* leave "[NAME]" in the output, as the gem */
+	PM_MISSING_EMPTY,			/* render it as the empty string */
+	PM_MISSING_ERROR			/* raise ERRCODE_PM_MISSING_PARAMETER */
+} PmMissingParameter;
+
+/* prompt_manager.unknown_directive */
+typedef enum PmUnknownDirective
+{
+	PM_DIRECTIVE_ERROR,			/* raise ERRCODE_PM_UNKNOWN_DIRECTIVE */
+	PM_DIRECTIVE_KEEP			/* leave the line in the output */
+} PmUnknownDirective;
+
+extern int	pm_max_include_depth;
+extern int	pm_missing_parameter;
+extern int	pm_unknown_directive;
+extern int	pm_render_timeout;
+extern bool pm_raise_on_missing;
+extern char *pm_missing_prompt_text;
+
+extern void pm_define_settings(void);
+
+#endif							/* PM_SETTINGS_H */

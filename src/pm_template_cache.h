@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_template_cache.h
+ *		Per-backend cache of compiled prompts, keyed by prompt and revision.
+ *
+ * Every render still reads the prompt's row (so privileges, row-level
+ * security and the caller's snapshot decide what is rendered); the cache
+ * only saves parsing the text again when the row's revision is one it has
+ * compiled before.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PM_TEMPLATE_CACHE_H
+#define PM_TEMPLATE_CACHE_H
+
+#include "pm_params.h"
+#include "pm_template.h"
+
+typedef struct PmCompiledPrompt
+{
+	char	   *prompt_id;
+	Oid			relid;			/* the pm_prompts it was read from */
+	int64		revision;
+	PmTemplate *tpl;
+	PmParamList *defaults;		/* the row's stored parameters */
+	MemoryContext cxt;			/* holds all of the above */
+} PmCompiledPrompt;
+
+/*
+ * Bracket a top-level render: compiled prompts returned in between stay
+ * valid until the matching pm_template_cache_end().  Calls may nest.
+ */
+extern void pm_template_cache_begin(void);
+extern void pm_template_cache_end(void);
+
+/*
+ * The compiled form of prompt_id as the caller sees it now, or NULL when
+ * the caller cannot see a row with that id.
+ */
+extern PmCompiledPrompt *pm_load_prompt(const char *prompt_id);
+
+/* Compile a template given as text, in CurrentMemoryContext. */
+extern PmTemplate *pm_compile_text(const char *text, size_t len);
+
+#endif							/* PM_TEMPLATE_CACHE_H */
