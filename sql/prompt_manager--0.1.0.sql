@@ -26,6 +26,8 @@ CREATE TABLE @extschema@.pm_prompts (
 	-- letters, digits, '_', '-' and '/', not starting with '/'
 	CONSTRAINT pm_prompts_prompt_id_check
 		CHECK (prompt_id OPERATOR(pg_catalog.~) '^[A-Za-z0-9_-][A-Za-z0-9_/-]*$'),
+	CONSTRAINT pm_prompts_prompt_id_length_check
+		CHECK (pg_catalog.length(prompt_id) OPERATOR(pg_catalog.<=) 255),
 	CONSTRAINT pm_prompts_parameters_check
 		CHECK (pg_catalog.jsonb_typeof(parameters) OPERATOR(pg_catalog.=) 'object'),
 	CONSTRAINT pm_prompts_metadata_check
