@@ -37,7 +37,7 @@ SHLIB_LINK = -lxxhash
 # library preloaded (PM_CONFIG=preload) and without (PM_CONFIG=nopreload).
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
-	privileges conformance config_$(PM_CONFIG)
+	privileges extension conformance config_$(PM_CONFIG)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
 	--temp-config=$(srcdir)/test/$(PM_CONFIG).conf
 
