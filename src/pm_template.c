@@ -7,8 +7,10 @@
  * removes HTML comments, one folds CRLF, and one walks the lines; each step
  * is linear in the size of the text, so the whole parse is too.
  *
- * The cleaned text is kept as the template's pool: literal segments and
- * keyword names point into it, so nothing is copied twice.
+ * The text is copied once, into the template's pool, without its HTML
+ * comments; the line walk then moves the kept lines down over the dropped
+ * ones, in place.  Literal segments, keyword names and directive words all
+ * point into that one buffer.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +31,18 @@ typedef struct PmParser
 	uint32_t	keywords_cap;
 	uint32_t	directives_cap;
 	bool		failed;			/* an allocation returned NULL */
+
+	/*
+	 * Newlines inside removed HTML comments: the line starting after pool
+	 * position pos is lines further down in the source text.
+	 */
+	struct PmLineShift
+	{
+		uint32_t	pos;
+		uint32_t	lines;
+	}		   *line_shifts;
+	uint32_t	nline_shifts;
+	uint32_t	line_shifts_cap;
 } PmParser;
 
 static void *
@@ -96,13 +110,31 @@ pm_is_keyword(const char *name, size_t len)
 	return true;
 }
 
+/* Count the newlines in text[0..len). */
+static uint32_t
+pm_count_newlines(const char *text, size_t len)
+{
+	uint32_t	n = 0;
+	const char *p = text;
+	const char *end = text + len;
+
+	while ((p = memchr(p, '\n', end - p)) != NULL)
+	{
+		n++;
+		p++;
+	}
+	return n;
+}
+
 /*
  * Copy text to dst without its HTML comments (non-greedy "<!--.*?-->",
  * across lines).  An opening "<!--" without a closing "-->" stays, and so
- * does everything after it.  Returns the number of bytes written.
+ * does everything after it.  Comments that held newlines are recorded in
+ * parser->line_shifts.  Returns the number of bytes written.
  */
 static size_t
-pm_strip_html_comments(const char *text, size_t len, char *dst)
+pm_strip_html_comments(PmParser *parser, const char *text, size_t len,
+					   char *dst)
 {
 	size_t		pos = 0;
 	size_t		out = 0;
@@ -113,6 +145,7 @@ pm_strip_html_comments(const char *text, size_t len, char *dst)
 		const char *close = NULL;
 		const char *p = text + pos;
 		const char *end = text + len;
+		uint32_t	newlines;
 
 		/* find the next "<!--" */
 		while ((p = memchr(p, '<', end - p)) != NULL)
@@ -148,23 +181,42 @@ pm_strip_html_comments(const char *text, size_t len, char *dst)
 		memcpy(dst + out, text + pos, open - (text + pos));
 		out += open - (text + pos);
 		pos = (close + 3) - text;
+
+		newlines = pm_count_newlines(open, close - open);
+		if (newlines > 0 &&
+			pm_grow(parser, (void **) &parser->line_shifts,
+					&parser->line_shifts_cap, parser->nline_shifts,
+					sizeof(struct PmLineShift)))
+		{
+			parser->line_shifts[parser->nline_shifts].pos = (uint32_t) out;
+			parser->line_shifts[parser->nline_shifts].lines = newlines;
+			parser->nline_shifts++;
+		}
 	}
 	return out;
 }
 
-/* Fold every "\r\n" into "\n" in place; returns the new length. */
+/*
+ * Fold every "\r\n" into "\n" in place; returns the new length.  The
+ * recorded line shifts move with the bytes.
+ */
 static size_t
-pm_fold_crlf(char *buf, size_t len)
+pm_fold_crlf(PmParser *parser, char *buf, size_t len)
 {
 	size_t		in;
 	size_t		out = 0;
+	uint32_t	shift = 0;
 
 	for (in = 0; in < len; in++)
 	{
+		while (shift < parser->nline_shifts && parser->line_shifts[shift].pos == in)
+			parser->line_shifts[shift++].pos = (uint32_t) out;
 		if (buf[in] == '\r' && in + 1 < len && buf[in + 1] == '\n')
 			continue;
 		buf[out++] = buf[in];
 	}
+	while (shift < parser->nline_shifts)
+		parser->line_shifts[shift++].pos = (uint32_t) out;
 	return out;
 }
 
@@ -426,19 +478,27 @@ pm_add_directive(PmParser *parser, uint32_t line_no, uint32_t ls,
 
 /*
  * Walk the cleaned text line by line: stop at __END__, drop comment lines
- * outside markdown fences, compile directive lines and keyword lines, and
- * join the kept lines with the '\n' that ended the previous kept line.
+ * outside markdown fences, compile directive lines and keyword lines.
+ *
+ * Kept lines are moved down in place, each after a '\n' joining it to the
+ * previous kept line, so that the pool ends up holding exactly the kept
+ * text and consecutive literal bytes always merge into one segment.  The
+ * write position never passes the read position: only bytes are dropped.
+ *
+ * Line numbers are those of the source text: removed HTML comments give
+ * back the newlines they held (see PmParser.line_shifts).
  */
 static void
 pm_compile_lines(PmParser *parser)
 {
 	PmTemplate *tpl = parser->tpl;
-	const char *pool = tpl->pool;
+	char	   *pool = tpl->pool;
 	uint32_t	len = tpl->pool_len;
-	uint32_t	ls = 0;
+	uint32_t	ls = 0;			/* read position: start of the line */
+	uint32_t	out = 0;		/* write position */
 	uint32_t	line_no = 0;
+	uint32_t	next_shift = 0;
 	uint32_t	fence_depth = 0;
-	int64_t		prev_newline = -1;	/* '\n' ending the last kept line */
 	bool		any_kept = false;
 
 	/* "a\n" is one line: a final '\n' starts no new line */
@@ -448,9 +508,13 @@ pm_compile_lines(PmParser *parser)
 		uint32_t	le = nl ? (uint32_t) (nl - pool) : len;
 		uint32_t	ns = ls;
 		uint32_t	ne = le;
-		bool		kept;
+		uint32_t	start;
 
 		line_no++;
+		while (next_shift < parser->nline_shifts &&
+			   parser->line_shifts[next_shift].pos < ls)
+			line_no += parser->line_shifts[next_shift++].lines;
+
 		if (le - ls == 7 && memcmp(pool + ls, "__END__", 7) == 0)
 			break;
 
@@ -467,26 +531,39 @@ pm_compile_lines(PmParser *parser)
 				fence_depth--;
 		}
 
-		kept = fence_depth > 0 || ns == ne || pool[ns] != '#';
-		if (kept)
+		if (fence_depth > 0 || ns == ne || pool[ns] != '#')
 		{
+			bool		directive = ne - ns >= 2 && pool[ns] == '/' && pool[ns + 1] == '/';
+
 			if (any_kept)
+			{
+				pool[out] = '\n';
 				pm_add_literal(parser, &tpl->segments, &tpl->nsegments,
-							   &parser->segments_cap, (uint32_t) prev_newline, 1);
+							   &parser->segments_cap, out, 1);
+				out++;
+			}
 			any_kept = true;
 
-			if (ne - ns >= 2 && pool[ns] == '/' && pool[ns + 1] == '/')
-				pm_add_directive(parser, line_no, ls, ns, le);
+			/* move the line down to out; offsets below are the new ones */
+			start = out;
+			if (out != ls)
+				memmove(pool + out, pool + ls, le - ls);
+			out += le - ls;
+
+			if (directive)
+				pm_add_directive(parser, line_no, start, start + (ns - ls),
+								 start + (le - ls));
 			else
-				pm_scan_keywords(parser, ls, le, &tpl->segments,
-								 &tpl->nsegments, &parser->segments_cap);
+				pm_scan_keywords(parser, start, start + (le - ls),
+								 &tpl->segments, &tpl->nsegments,
+								 &parser->segments_cap);
 		}
 		if (nl == NULL)
 			break;
-		if (kept)
-			prev_newline = le;
 		ls = le + 1;
 	}
+	tpl->pool_len = out;
+	pool[out] = '\0';
 }
 
 PmTemplate *
@@ -512,8 +589,10 @@ pm_template_parse(const char *text, size_t len, const PmAllocator *allocator)
 	tpl->pool = pm_alloc(&parser, len + 1);
 	if (tpl->pool == NULL)
 		return NULL;
-	clean_len = pm_strip_html_comments(text, len, tpl->pool);
-	clean_len = pm_fold_crlf(tpl->pool, clean_len);
+	clean_len = pm_strip_html_comments(&parser, text, len, tpl->pool);
+	if (parser.failed)
+		return NULL;
+	clean_len = pm_fold_crlf(&parser, tpl->pool, clean_len);
 	tpl->pool[clean_len] = '\0';
 	tpl->pool_len = (uint32_t) clean_len;
 

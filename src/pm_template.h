@@ -88,7 +88,7 @@ typedef struct PmAllocator
 
 typedef struct PmTemplate
 {
-	char	   *pool;			/* literal bytes and keyword names */
+	char	   *pool;			/* the kept text: literals, keyword names */
 	uint32_t	pool_len;
 
 	PmSegment  *segments;		/* the template, in output order */
