@@ -19,6 +19,8 @@ OBJS = \
 	src/pm_template.o \
 	src/pm_params.o \
 	src/pm_storage.o \
+	src/pm_visibility.o \
+	src/pm_cache.o \
 	src/pm_template_cache.o \
 	src/pm_render.o \
 	src/pm_functions.o
@@ -37,7 +39,8 @@ SHLIB_LINK = -lxxhash
 # library preloaded (PM_CONFIG=preload) and without (PM_CONFIG=nopreload).
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
-	privileges extension conformance config_$(PM_CONFIG)
+	privileges extension conformance config_$(PM_CONFIG) \
+	$(if $(filter preload,$(PM_CONFIG)),cache)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
 	--temp-config=$(srcdir)/test/$(PM_CONFIG).conf
 

@@ -4,4 +4,10 @@ SHOW shared_preload_libraries;
 INSERT INTO pm_prompts (prompt_id, content) VALUES ('cfg/hello', 'Hello [NAME]');
 SELECT pm_render('cfg/hello', '{"name": "loaded on demand"}');
 SHOW prompt_manager.max_include_depth;
+-- without preloading there is no shared cache: the view says so, renders
+-- go uncached, and pm_invalidate has nothing to drop
+SELECT enabled, status, entries, hits FROM pm_cache;
+SELECT pm_render('cfg/hello'), pm_render('cfg/hello');
+SELECT hits, misses, inserts FROM pm_cache;
+SELECT pm_invalidate();
 DELETE FROM pm_prompts;

@@ -109,3 +109,61 @@ LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION @extschema@.pm_keywords(text) IS
 	'keywords a prompt and its includes expect, in first-use order';
+
+-- The shared render cache (needs shared_preload_libraries = 'prompt_manager').
+
+CREATE FUNCTION @extschema@.pm_invalidate(prompt_id text DEFAULT NULL, params jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pm_invalidate'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.pm_invalidate(text, jsonb) IS
+	'drop cached renderings of this database: of one prompt and params, of one prompt and what includes it, or all; returns how many';
+
+CREATE FUNCTION @extschema@.pm_cache_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'pm_cache_reset_all'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.pm_cache_reset() IS
+	'drop every cached rendering of every database and reset the pm_cache counters';
+
+CREATE FUNCTION @extschema@.pm_cache_stats(
+	OUT enabled boolean, OUT status text,
+	OUT entries bigint, OUT bytes_used bigint, OUT capacity_bytes bigint,
+	OUT max_entries bigint, OUT hits bigint, OUT misses bigint,
+	OUT inserts bigint, OUT evictions bigint, OUT expirations bigint,
+	OUT invalidations bigint, OUT skipped bigint, OUT stats_reset timestamptz,
+	OUT bytes_free bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pm_cache_stats'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW @extschema@.pm_cache AS
+	SELECT enabled, status, entries, bytes_used, capacity_bytes, bytes_free,
+		max_entries, hits, misses, inserts, evictions, expirations,
+		invalidations, skipped, stats_reset
+	FROM @extschema@.pm_cache_stats();
+
+COMMENT ON VIEW @extschema@.pm_cache IS
+	'the shared render cache: whether it is on (and why not), memory, counters';
+
+CREATE FUNCTION @extschema@.pm_cache_entries(
+	OUT dbid oid, OUT prompt_id text, OUT revision bigint, OUT bytes bigint,
+	OUT hits bigint, OUT created_at timestamptz, OUT age interval)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pm_cache_entries'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW @extschema@.pm_cache_entries AS
+	SELECT * FROM @extschema@.pm_cache_entries();
+
+COMMENT ON VIEW @extschema@.pm_cache_entries IS
+	'one row per cached rendering (prompt_id is NULL for inline templates)';
+
+-- Resetting shared state, and listing what every database has cached, are
+-- for the DBA: grant them to the roles that need them.
+REVOKE ALL ON FUNCTION @extschema@.pm_cache_reset() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pm_invalidate(text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pm_cache_entries() FROM PUBLIC;
+REVOKE ALL ON @extschema@.pm_cache_entries FROM PUBLIC;

@@ -2,8 +2,11 @@
 -- They exist once the library is loaded: at server start when preloaded,
 -- at the first call of one of its functions otherwise.
 SELECT pm_render_template('loads the library');
+-- (the two that size the shared cache exist only when preloaded: see
+-- config_preload)
 SELECT name, setting, unit, context, vartype, enumvals
-FROM pg_settings WHERE name LIKE 'prompt_manager.%' ORDER BY name;
+FROM pg_settings WHERE name LIKE 'prompt_manager.%' AND context <> 'postmaster'
+ORDER BY name;
 
 -- the prefix is reserved: a misspelt setting is an error, not a new variable
 SELECT regress.err($$SET prompt_manager.max_include_dept = 3$$);

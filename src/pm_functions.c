@@ -10,15 +10,27 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
+#include "pm_cache.h"
+#include "pm_params.h"
 #include "pm_render.h"
+#include "pm_settings.h"
 
 PG_FUNCTION_INFO_V1(pm_render);
 PG_FUNCTION_INFO_V1(pm_render_template);
 PG_FUNCTION_INFO_V1(pm_keywords);
+PG_FUNCTION_INFO_V1(pm_invalidate);
+PG_FUNCTION_INFO_V1(pm_cache_reset_all);
+PG_FUNCTION_INFO_V1(pm_cache_stats);
+PG_FUNCTION_INFO_V1(pm_cache_entries);
 
 /*
  * pm_render(prompt_id text, params jsonb DEFAULT '{}') RETURNS text
@@ -65,4 +77,136 @@ pm_keywords(PG_FUNCTION_ARGS)
 	char	   *prompt_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	PG_RETURN_ARRAYTYPE_P(pm_prompt_keywords(prompt_id));
+}
+
+/*
+ * pm_invalidate(prompt_id text DEFAULT NULL, params jsonb DEFAULT NULL)
+ * RETURNS bigint
+ *
+ * Drops cached renderings of this database: of one prompt with one params
+ * value, of one prompt (and every rendering that includes it), or all.
+ */
+Datum
+pm_invalidate(PG_FUNCTION_ARGS)
+{
+	char	   *prompt_id = NULL;
+	Jsonb	   *params = NULL;
+
+	if (!PG_ARGISNULL(0))
+		prompt_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1))
+		params = PG_GETARG_JSONB_P(1);
+	if (prompt_id == NULL && params != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pm_invalidate needs a prompt_id when params is given"),
+				 errhint("Call pm_invalidate(prompt_id, params) for one rendering, "
+						 "pm_invalidate(prompt_id) for a prompt, pm_invalidate() for all.")));
+
+	PG_RETURN_INT64(pm_cache_invalidate(prompt_id, params));
+}
+
+/* pm_cache_reset() RETURNS void: drop every entry, reset the counters. */
+Datum
+pm_cache_reset_all(PG_FUNCTION_ARGS)
+{
+	pm_cache_reset();
+	PG_RETURN_VOID();
+}
+
+/* pm_cache_stats(): the one row of the pm_cache view. */
+Datum
+pm_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	PmCacheStats stats;
+	Datum		values[15];
+	bool		nulls[15];
+	const char *status;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	pm_cache_get_stats(&stats);
+	if (!stats.available)
+		status = "off: prompt_manager is not in shared_preload_libraries";
+	else if (!pm_cache_enabled)
+		status = "off: prompt_manager.cache is off";
+	else
+		status = "on";
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = BoolGetDatum(stats.available && pm_cache_enabled);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = Int64GetDatum(stats.entries);
+	values[3] = Int64GetDatum(stats.bytes_used);
+	values[4] = Int64GetDatum(stats.capacity_bytes);
+	values[5] = Int64GetDatum(stats.max_entries);
+	values[6] = Int64GetDatum(stats.hits);
+	values[7] = Int64GetDatum(stats.misses);
+	values[8] = Int64GetDatum(stats.inserts);
+	values[9] = Int64GetDatum(stats.evictions);
+	values[10] = Int64GetDatum(stats.expirations);
+	values[11] = Int64GetDatum(stats.invalidations);
+	values[12] = Int64GetDatum(stats.skipped);
+	values[13] = TimestampTzGetDatum(stats.stats_reset);
+	nulls[13] = !stats.available;
+	values[14] = Int64GetDatum(stats.available ? stats.capacity_bytes - stats.bytes_used : 0);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* pm_cache_entries(): one row per cached rendering. */
+Datum
+pm_cache_entries(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	MemoryContext old;
+	List	   *entries;
+	ListCell   *lc;
+
+	/* materialize the result (InitMaterializedSRF exists from 15 on only) */
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tupdesc = CreateTupleDescCopy(tupdesc);
+	store = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = tupdesc;
+	MemoryContextSwitchTo(old);
+
+	entries = pm_cache_list_entries();
+	foreach(lc, entries)
+	{
+		PmCacheEntryInfo *info = (PmCacheEntryInfo *) lfirst(lc);
+		Datum		values[7];
+		bool		nulls[7];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = ObjectIdGetDatum(info->dbid);
+		if (info->name != NULL)
+			values[1] = CStringGetTextDatum(info->name);
+		else
+			nulls[1] = true;
+		values[2] = Int64GetDatum(info->revision);
+		nulls[2] = info->name == NULL;
+		values[3] = Int64GetDatum(info->bytes);
+		values[4] = Int64GetDatum(info->hits);
+		values[5] = TimestampTzGetDatum(info->created);
+		values[6] = IntervalPGetDatum(DatumGetIntervalP(
+														DirectFunctionCall2(timestamp_mi,
+																			TimestampTzGetDatum(now),
+																			TimestampTzGetDatum(info->created))));
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -36,11 +36,14 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "pm_cache.h"
 #include "pm_errors.h"
 #include "pm_params.h"
 #include "pm_render.h"
 #include "pm_settings.h"
+#include "pm_storage.h"
 #include "pm_template_cache.h"
+#include "pm_visibility.h"
 
 /* How many segments pass between two checks of render_timeout. */
 #define PM_TIMEOUT_CHECK_INTERVAL 256
@@ -65,6 +68,10 @@ typedef struct PmRenderState
 	HTAB	   *loaded;			/* prompts read so far, by id hash */
 	TimestampTz started;
 	uint32		ticks;
+
+	/* for the shared cache: what the output was built from */
+	List	   *deps;			/* PmCacheDependency *, one per include */
+	bool		cacheable;		/* false once a prompt was missing */
 } PmRenderState;
 
 /* A prompt read during this render (NULL: not visible). */
@@ -228,6 +235,14 @@ pm_render_load(PmRenderState *state, const char *prompt_id)
 	/* new, or another id with the same hash: that one is read again later */
 	entry->prompt_id = pstrdup(prompt_id);
 	entry->prompt = pm_load_prompt(prompt_id);
+	if (entry->prompt != NULL)
+	{
+		PmCacheDependency *dep = palloc(sizeof(PmCacheDependency));
+
+		dep->prompt_id = entry->prompt->prompt_id;
+		dep->revision = entry->prompt->revision;
+		state->deps = lappend(state->deps, dep);
+	}
 	return entry->prompt;
 }
 
@@ -240,6 +255,9 @@ pm_missing_prompt(PmRenderState *state, const char *prompt_id,
 				  const char *parent_id, uint32 line_no, int depth)
 {
 	int			elevel = pm_raise_on_missing ? ERROR : WARNING;
+
+	/* the WARNING must be seen on every render: never from the cache */
+	state->cacheable = false;
 
 	if (depth == 0)
 		ereport(elevel,
@@ -436,6 +454,7 @@ pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
 	state->layers = palloc0(sizeof(PmParamList *) * (state->max_depth + 3));
 	state->chain_ids[0] = root_id;
 	state->root_desc = pm_describe(root_id);
+	state->cacheable = true;
 	if (params != NULL)
 		state->layers[0] = pm_params_from_jsonb(params, "params");
 	if (pm_render_timeout > 0)
@@ -465,12 +484,15 @@ typedef struct PmRenderRequest
 	text	   *template_text;
 	Jsonb	   *params;
 	MemoryContext result_cxt;
+	bool		store;			/* store the result in the shared cache */
+	PmCacheRequest cache;		/* its key, when store is set */
 } PmRenderRequest;
 
 static text *
 pm_render_request(PmRenderRequest *req)
 {
 	PmRenderState state;
+	text	   *result;
 
 	pm_render_state_init(&state, req->result_cxt, req->prompt_id, req->params);
 	if (req->prompt_id != NULL)
@@ -483,6 +505,10 @@ pm_render_request(PmRenderRequest *req)
 		{
 			state.layers[1] = prompt->defaults;
 			pm_render_template(&state, prompt->tpl, 0);
+
+			/* the key holds the revision the cache was asked for */
+			if (req->store && prompt->revision != req->cache.key.root_revision)
+				state.cacheable = false;
 		}
 	}
 	else
@@ -492,12 +518,53 @@ pm_render_request(PmRenderRequest *req)
 
 		pm_render_template(&state, tpl, 0);
 	}
-	return pm_render_result(&state);
+	result = pm_render_result(&state);
+	if (req->store && state.cacheable)
+		pm_cache_store(&req->cache, state.deps, result);
+	return result;
 }
 
 /*
- * Run a top-level render in a work context of its own, with the compiled
- * templates it uses kept alive until it ends (however it ends).
+ * Ask the shared cache first, when it may answer (see pm_cache.c).  On a
+ * miss, req->store is set so that the rendering is stored.
+ */
+static text *
+pm_render_from_cache(PmRenderRequest *req)
+{
+	PmCacheRequest *creq = &req->cache;
+	text	   *hit;
+
+	req->store = false;
+	if (!pm_cache_active() || !pm_visibility_unrestricted())
+		return NULL;
+
+	if (req->prompt_id != NULL)
+	{
+		int64		revision;
+
+		/* a missing prompt is an error or a WARNING: render it */
+		if (!pm_visibility_revision(req->prompt_id, &revision))
+			return NULL;
+		pm_cache_request_init(creq, req->prompt_id, strlen(req->prompt_id),
+							  false, revision, pm_storage_table()->relid,
+							  req->params);
+	}
+	else
+		pm_cache_request_init(creq, VARDATA_ANY(req->template_text),
+							  VARSIZE_ANY_EXHDR(req->template_text),
+							  true, 0, pm_storage_table()->relid,
+							  req->params);
+
+	hit = pm_cache_lookup(creq);
+	if (hit == NULL)
+		req->store = true;
+	return hit;
+}
+
+/*
+ * Run a top-level render: from the shared cache when it has the answer,
+ * otherwise in a work context of its own, with the compiled templates it
+ * uses kept alive until it ends (however it ends).
  */
 static text *
 pm_render_top(PmRenderRequest *req)
@@ -506,6 +573,10 @@ pm_render_top(PmRenderRequest *req)
 	text	   *volatile result = NULL;
 
 	req->result_cxt = CurrentMemoryContext;
+	result = pm_render_from_cache(req);
+	if (result != NULL)
+		return result;
+
 	work_cxt = AllocSetContextCreate(req->result_cxt, "prompt_manager render",
 									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(work_cxt);
@@ -527,7 +598,7 @@ pm_render_top(PmRenderRequest *req)
 text *
 pm_render_prompt(const char *prompt_id, Jsonb *params)
 {
-	PmRenderRequest req = {prompt_id, NULL, params, NULL};
+	PmRenderRequest req = {.prompt_id = prompt_id, .params = params};
 
 	return pm_render_top(&req);
 }
@@ -535,7 +606,7 @@ pm_render_prompt(const char *prompt_id, Jsonb *params)
 text *
 pm_render_inline(text *template_text, Jsonb *params)
 {
-	PmRenderRequest req = {NULL, template_text, params, NULL};
+	PmRenderRequest req = {.template_text = template_text, .params = params};
 
 	return pm_render_top(&req);
 }

@@ -12,7 +12,11 @@
 
 #include <limits.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "pm_settings.h"
 
@@ -22,6 +26,35 @@ int			pm_unknown_directive = PM_DIRECTIVE_ERROR;
 int			pm_render_timeout = 0;
 bool		pm_raise_on_missing = true;
 char	   *pm_missing_prompt_text = NULL;
+
+bool		pm_cache_enabled = true;
+int			pm_cache_size_kb = 64 * 1024;
+int			pm_cache_max_entries = 10000;
+int			pm_cache_ttl = 0;
+int			pm_cache_max_entry_size_kb = 1024;
+
+/* pm_output_settings_hash() of the current values, while valid */
+static bool pm_settings_hash_valid = false;
+static uint64 pm_settings_hash;
+
+/* Assign hook of every output-changing setting. */
+static void
+pm_output_setting_assigned(int newval, void *extra)
+{
+	pm_settings_hash_valid = false;
+}
+
+static void
+pm_output_setting_assigned_bool(bool newval, void *extra)
+{
+	pm_settings_hash_valid = false;
+}
+
+static void
+pm_output_setting_assigned_string(const char *newval, void *extra)
+{
+	pm_settings_hash_valid = false;
+}
 
 static const struct config_enum_entry missing_parameter_options[] = {
 	{"keep", PM_MISSING_KEEP, false},
@@ -36,6 +69,30 @@ static const struct config_enum_entry unknown_directive_options[] = {
 	{NULL, 0, false}
 };
 
+/*
+ * The settings that size the shared cache: they can only be defined while
+ * shared_preload_libraries is processed (PGC_POSTMASTER).
+ */
+static void
+pm_define_cache_memory_settings(void)
+{
+	DefineCustomIntVariable("prompt_manager.cache_size",
+							"Shared memory for the text of cached renderings.",
+							"The index of the entries (cache_max_entries) comes on top.",
+							&pm_cache_size_kb,
+							64 * 1024, 1024, 64 * 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("prompt_manager.cache_max_entries",
+							"Maximum number of cached renderings.",
+							NULL,
+							&pm_cache_max_entries,
+							10000, 100, 10000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+}
+
 /* Define the settings; called once from _PG_init. */
 void
 pm_define_settings(void)
@@ -46,7 +103,7 @@ pm_define_settings(void)
 							&pm_max_include_depth,
 							10, 0, 1000,
 							PGC_USERSET, 0,
-							NULL, NULL, NULL);
+							NULL, pm_output_setting_assigned, NULL);
 
 	DefineCustomEnumVariable("prompt_manager.missing_parameter",
 							 "What a keyword without a value renders as.",
@@ -55,7 +112,7 @@ pm_define_settings(void)
 							 &pm_missing_parameter,
 							 PM_MISSING_KEEP, missing_parameter_options,
 							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
+							 NULL, pm_output_setting_assigned, NULL);
 
 	DefineCustomEnumVariable("prompt_manager.unknown_directive",
 							 "What a // directive other than include or import does.",
@@ -63,7 +120,7 @@ pm_define_settings(void)
 							 &pm_unknown_directive,
 							 PM_DIRECTIVE_ERROR, unknown_directive_options,
 							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
+							 NULL, pm_output_setting_assigned, NULL);
 
 	DefineCustomIntVariable("prompt_manager.render_timeout",
 							"Maximum time one render may take.",
@@ -80,7 +137,7 @@ pm_define_settings(void)
 							 &pm_raise_on_missing,
 							 true,
 							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
+							 NULL, pm_output_setting_assigned_bool, NULL);
 
 	DefineCustomStringVariable("prompt_manager.missing_prompt_text",
 							   "Text rendered for a missing prompt when raise_on_missing is off.",
@@ -88,11 +145,75 @@ pm_define_settings(void)
 							   &pm_missing_prompt_text,
 							   "",
 							   PGC_USERSET, 0,
-							   NULL, NULL, NULL);
+							   NULL, pm_output_setting_assigned_string, NULL);
+
+	DefineCustomBoolVariable("prompt_manager.cache",
+							 "Use the shared render cache.",
+							 "Needs shared_preload_libraries = 'prompt_manager'.",
+							 &pm_cache_enabled,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("prompt_manager.cache_ttl",
+							"Age after which a cached rendering is no longer served.",
+							"0 keeps entries until they are evicted or invalidated.",
+							&pm_cache_ttl,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("prompt_manager.cache_max_entry_size",
+							"Largest rendering kept in the shared cache.",
+							"Larger renderings are rendered every time.",
+							&pm_cache_max_entry_size_kb,
+							1024, 1, 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	/* only now: reserving the prefix drops placeholders not defined yet */
+	if (process_shared_preload_libraries_in_progress)
+		pm_define_cache_memory_settings();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("prompt_manager");
 #else
 	EmitWarningsOnPlaceholders("prompt_manager");
 #endif
+}
+
+/*
+ * Kept up to date by the assign hooks above: a setting's assign hook runs
+ * before its new value is stored, so the hash is recomputed on the next
+ * call, from the new values.
+ */
+uint64
+pm_output_settings_hash(void)
+{
+	struct
+	{
+		int32		max_include_depth;
+		int32		missing_parameter;
+		int32		unknown_directive;
+		int32		raise_on_missing;
+	}			values;
+	XXH3_state_t state;
+
+	if (pm_settings_hash_valid)
+		return pm_settings_hash;
+
+	memset(&values, 0, sizeof(values));
+	values.max_include_depth = pm_max_include_depth;
+	values.missing_parameter = pm_missing_parameter;
+	values.unknown_directive = pm_unknown_directive;
+	values.raise_on_missing = pm_raise_on_missing;
+
+	XXH3_64bits_reset(&state);
+	XXH3_64bits_update(&state, &values, sizeof(values));
+	if (pm_missing_prompt_text != NULL)
+		XXH3_64bits_update(&state, pm_missing_prompt_text,
+						   strlen(pm_missing_prompt_text));
+	pm_settings_hash = XXH3_64bits_digest(&state);
+	pm_settings_hash_valid = true;
+	return pm_settings_hash;
 }

@@ -30,6 +30,19 @@ extern int	pm_render_timeout;
 extern bool pm_raise_on_missing;
 extern char *pm_missing_prompt_text;
 
+/* the shared render cache (pm_cache.c) */
+extern bool pm_cache_enabled;
+extern int	pm_cache_size_kb;
+extern int	pm_cache_max_entries;
+extern int	pm_cache_ttl;
+extern int	pm_cache_max_entry_size_kb;
+
 extern void pm_define_settings(void);
+
+/*
+ * A hash of every setting that changes what a render produces; part of the
+ * key of a cached rendering.
+ */
+extern uint64 pm_output_settings_hash(void);
 
 #endif							/* PM_SETTINGS_H */

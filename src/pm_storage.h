@@ -14,6 +14,30 @@
 #ifndef PM_STORAGE_H
 #define PM_STORAGE_H
 
+#include "access/attnum.h"
+
+/* Where pm_prompts is (its OID changes when the extension is re-created). */
+typedef struct PmTableInfo
+{
+	Oid			relid;
+	Oid			namespace;
+	Oid			pkey_index;
+	AttrNumber	revision_attnum;
+	AttrNumber	content_attnum;
+	AttrNumber	parameters_attnum;
+} PmTableInfo;
+
+/* The table as of now; an error when the extension or its table is gone. */
+extern const PmTableInfo *pm_storage_table(void);
+
+/*
+ * The revision of prompt_id visible to the active snapshot, read straight
+ * from the primary key.  This checks no privilege and applies no row-level
+ * security: only for callers that made sure neither matters
+ * (pm_visibility_unrestricted).
+ */
+extern bool pm_storage_probe_revision(const char *prompt_id, int64 *revision);
+
 /* A visible row, valid only during the callback it is passed to. */
 typedef struct PmStoredRow
 {
@@ -31,5 +55,9 @@ typedef void (*PmStoredRowCallback) (const PmStoredRow *row, void *arg);
  */
 extern bool pm_storage_fetch(const char *prompt_id,
 							 PmStoredRowCallback callback, void *arg);
+
+/* The same, read straight from the primary key: see pm_storage_probe_revision. */
+extern bool pm_storage_fetch_unchecked(const char *prompt_id,
+									   PmStoredRowCallback callback, void *arg);
 
 #endif							/* PM_STORAGE_H */

@@ -5,7 +5,8 @@
  *
  * The library works loaded on demand (the first call of one of its
  * functions) and from shared_preload_libraries; rendering needs nothing
- * that only preloading can give.
+ * that only preloading can give.  Preloading adds the shared render cache,
+ * whose memory can only be reserved at server start.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +14,9 @@
 
 #include "fmgr.h"
 
+#include "miscadmin.h"
+
+#include "pm_cache.h"
 #include "pm_settings.h"
 
 PG_MODULE_MAGIC;
@@ -23,4 +27,6 @@ void
 _PG_init(void)
 {
 	pm_define_settings();
+	if (process_shared_preload_libraries_in_progress)
+		pm_cache_install_hooks();
 }

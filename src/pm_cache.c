@@ -1,0 +1,813 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_cache.c
+ *		The shared render cache: rendered prompts in shared memory, used by
+ *		every backend of the server.
+ *
+ * What an entry is
+ * ----------------
+ * An entry is one rendering.  Its key (PmCacheKey) holds everything that
+ * can change the output: the database, the pm_prompts table's OID (new
+ * after DROP/CREATE EXTENSION), the root prompt and its revision (or the
+ * text of an inline template), a hash of the exact bytes of the params
+ * argument, and a hash of the output-changing settings.  Its blob, in a
+ * DSA area, holds the prompt id (or template text) and params bytes, which
+ * a lookup compares byte for byte (the hashes only find the entry), the
+ * prompts the rendering included with their revisions, and the output.
+ *
+ * Why a hit is never wrong
+ * ------------------------
+ * Revisions come from a sequence: a new one on every insert and update of
+ * a prompt.  An entry is served only when the root prompt (through the
+ * key) and every included prompt (checked on each hit) have, under the
+ * caller's own snapshot, the revisions the entry was built from.  What the
+ * caller's snapshot sees is learned from the table itself, once per
+ * snapshot (pm_visibility.c), never from triggers or invalidation
+ * messages: so a hit follows commits and rollbacks, REPEATABLE READ
+ * snapshots, the caller's own uncommitted changes and a hot standby's
+ * replay exactly as an uncached render would.  The cache is not used at
+ * all for a role without SELECT on pm_prompts or subject to a row-level
+ * security policy (pm_visibility_unrestricted).  A render that failed, or
+ * that met a missing prompt, is not stored.
+ *
+ * Invalidation (pm_invalidate), the TTL and eviction only free memory;
+ * correctness never depends on them.
+ *
+ * Locking protocol
+ * ----------------
+ * The index is a shared hash table split into PM_CACHE_PARTITIONS
+ * partitions, each with its own LWLock of the "prompt_manager" tranche; a
+ * key's hash picks its partition.
+ *	 - A lookup takes its partition's lock in shared mode, copies the blob
+ *	   into backend memory, bumps the entry's atomic counters and releases
+ *	   the lock.  Lookups never take an exclusive lock.
+ *	 - A store allocates and fills its blob with no lock held, then takes
+ *	   its partition's lock exclusively to enter it (freeing the blob of an
+ *	   entry it replaces: no reader can be copying it then).
+ *	 - Eviction, invalidation, reset and listing take every partition lock,
+ *	   always in partition order (exclusive, or shared for listing).
+ *	 - The DSA area has its own internal locks (a separate tranche); it is
+ *	   called with or without our locks held, never the other way round.
+ *	 - Counters are atomics, spread over PM_COUNTER_SHARDS cache lines so
+ *	   that backends do not contend on one.
+ * Rendering itself never happens under any of these locks, and no ERROR
+ * is raised while holding one except by palloc running out of memory
+ * (LWLocks are released by error recovery).
+ *
+ * Memory
+ * ------
+ * Rendered text lives in a DSA area created in place inside the main
+ * shared memory segment, limited to prompt_manager.cache_size: the area
+ * never grows beyond it (no extra DSM segments).  The index holds at most
+ * prompt_manager.cache_max_entries entries.  When either is full, the
+ * least recently used tenth of the entries is evicted at once.  A
+ * rendering larger than prompt_manager.cache_max_entry_size, or one that
+ * still does not fit, is simply not cached.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/dsa.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "pm_cache.h"
+#include "pm_settings.h"
+#include "pm_visibility.h"
+
+#define PM_CACHE_PARTITIONS 16
+#define PM_COUNTER_SHARDS	16
+#define PM_LOCK_TRANCHE		"prompt_manager"
+#define PM_DSA_TRANCHE		"prompt_manager_dsa"
+
+/* Counters of the pm_cache view; one set per shard. */
+typedef struct PmCacheCounters
+{
+	pg_atomic_uint64 hits;
+	pg_atomic_uint64 misses;
+	pg_atomic_uint64 inserts;
+	pg_atomic_uint64 evictions;
+	pg_atomic_uint64 expirations;
+	pg_atomic_uint64 invalidations;
+	pg_atomic_uint64 skipped;
+} PmCacheCounters;
+
+typedef union PmCacheCountersPadded
+{
+	PmCacheCounters c;
+	char		pad[PG_CACHE_LINE_SIZE];
+} PmCacheCountersPadded;
+
+/* The fixed part of the cache in shared memory; the DSA area follows. */
+typedef struct PmCacheShared
+{
+	int			dsa_tranche;
+	Size		area_size;
+	int			max_entries;
+	pg_atomic_uint64 nentries;
+	pg_atomic_uint64 bytes_used;	/* sum of the entries' blob sizes */
+	pg_atomic_uint64 clock;		/* advanced by every store: recency */
+	pg_atomic_uint64 stats_reset;	/* a TimestampTz */
+	PmCacheCountersPadded counters[PM_COUNTER_SHARDS];
+} PmCacheShared;
+
+/* An entry of the index. */
+typedef struct PmCacheEntry
+{
+	PmCacheKey	key;			/* must be first */
+	dsa_pointer blob;
+	uint32		blob_size;
+	TimestampTz created;
+	pg_atomic_uint64 hits;
+	pg_atomic_uint64 last_used; /* PmCacheShared.clock when last served */
+} PmCacheEntry;
+
+/*
+ * The blob: this header, then the name (prompt id or template text), the
+ * params bytes, ndeps PmCacheBlobDep, their names, and the output text
+ * (a whole varlena, ready to return).
+ */
+typedef struct PmCacheBlob
+{
+	uint32		name_len;
+	uint32		params_len;
+	uint32		ndeps;
+	uint32		dep_names_len;
+	uint32		output_size;	/* VARSIZE of the output */
+} PmCacheBlob;
+
+typedef struct PmCacheBlobDep
+{
+	int64		revision;
+	uint32		name_off;		/* in the dependency names */
+	uint32		name_len;
+} PmCacheBlobDep;
+
+#define PM_BLOB_NAME(b)		((char *) (b) + MAXALIGN(sizeof(PmCacheBlob)))
+#define PM_BLOB_PARAMS(b)	(PM_BLOB_NAME(b) + (b)->name_len)
+#define PM_BLOB_DEPS(b) \
+	((PmCacheBlobDep *) ((char *) (b) + MAXALIGN(sizeof(PmCacheBlob)) + \
+						 MAXALIGN((b)->name_len + (b)->params_len)))
+#define PM_BLOB_DEP_NAMES(b)	((char *) (PM_BLOB_DEPS(b) + (b)->ndeps))
+#define PM_BLOB_OUTPUT(b) \
+	((char *) (b) + MAXALIGN(sizeof(PmCacheBlob)) + \
+	 MAXALIGN((b)->name_len + (b)->params_len) + \
+	 MAXALIGN(sizeof(PmCacheBlobDep) * (b)->ndeps + (b)->dep_names_len))
+
+static PmCacheShared *pm_shared = NULL;
+static HTAB *pm_index = NULL;
+static LWLockPadded *pm_locks = NULL;
+static dsa_area *pm_area = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * Hash function of the index: the key is made of hashes already, so fold
+ * them rather than hash the whole key again.
+ */
+static uint32
+pm_key_hash(const void *key, Size keysize)
+{
+	const PmCacheKey *k = (const PmCacheKey *) key;
+	uint64		h;
+
+	h = k->name_hash ^ (k->params_hash * UINT64CONST(0x9E3779B97F4A7C15)) ^
+		(k->settings_hash >> 1) ^ ((uint64) k->root_revision << 17) ^
+		((uint64) k->dbid << 32) ^ k->relid ^ (k->is_inline ? 1 : 0);
+	return (uint32) (h ^ (h >> 32));
+}
+
+/* Size of the DSA area: the setting, but no less than DSA can work with. */
+static Size
+pm_area_size(void)
+{
+	return Max((Size) pm_cache_size_kb * 1024, dsa_minimum_size());
+}
+
+static Size
+pm_shared_size(void)
+{
+	return add_size(MAXALIGN(sizeof(PmCacheShared)), pm_area_size());
+}
+
+static void *
+pm_area_place(void)
+{
+	return (char *) pm_shared + MAXALIGN(sizeof(PmCacheShared));
+}
+
+static void
+pm_cache_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(add_size(pm_shared_size(),
+									hash_estimate_size(pm_cache_max_entries,
+													   sizeof(PmCacheEntry))));
+	RequestNamedLWLockTranche(PM_LOCK_TRANCHE, PM_CACHE_PARTITIONS);
+}
+
+/* Create (in the postmaster) or find the shared state. */
+static void
+pm_cache_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	pm_shared = ShmemInitStruct("prompt_manager cache", pm_shared_size(), &found);
+	if (!found)
+	{
+		dsa_area   *area;
+		int			i;
+
+		memset(pm_shared, 0, sizeof(PmCacheShared));
+		pm_shared->dsa_tranche = LWLockNewTrancheId();
+		pm_shared->area_size = pm_area_size();
+		pm_shared->max_entries = pm_cache_max_entries;
+		pg_atomic_init_u64(&pm_shared->nentries, 0);
+		pg_atomic_init_u64(&pm_shared->bytes_used, 0);
+		pg_atomic_init_u64(&pm_shared->clock, 1);
+		pg_atomic_init_u64(&pm_shared->stats_reset, (uint64) GetCurrentTimestamp());
+		for (i = 0; i < PM_COUNTER_SHARDS; i++)
+		{
+			PmCacheCounters *c = &pm_shared->counters[i].c;
+
+			pg_atomic_init_u64(&c->hits, 0);
+			pg_atomic_init_u64(&c->misses, 0);
+			pg_atomic_init_u64(&c->inserts, 0);
+			pg_atomic_init_u64(&c->evictions, 0);
+			pg_atomic_init_u64(&c->expirations, 0);
+			pg_atomic_init_u64(&c->invalidations, 0);
+			pg_atomic_init_u64(&c->skipped, 0);
+		}
+
+		/* the area may never grow past its place in the main segment */
+		area = dsa_create_in_place(pm_area_place(), pm_shared->area_size,
+								   pm_shared->dsa_tranche, NULL);
+		dsa_pin(area);
+		dsa_set_size_limit(area, pm_shared->area_size);
+		dsa_detach(area);
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(PmCacheKey);
+	info.entrysize = sizeof(PmCacheEntry);
+	info.hash = pm_key_hash;
+	info.num_partitions = PM_CACHE_PARTITIONS;
+	pm_index = ShmemInitHash("prompt_manager cache index",
+							 pm_cache_max_entries, pm_cache_max_entries,
+							 &info,
+							 HASH_ELEM | HASH_FUNCTION | HASH_PARTITION | HASH_FIXED_SIZE);
+	pm_locks = GetNamedLWLockTranche(PM_LOCK_TRANCHE);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+pm_cache_install_hooks(void)
+{
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pm_cache_shmem_request;
+#else
+	pm_cache_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pm_cache_shmem_startup;
+}
+
+/* Attach this backend to the DSA area, once. */
+static bool
+pm_cache_attach(void)
+{
+	MemoryContext old;
+
+	if (pm_area != NULL)
+		return true;
+	if (pm_shared == NULL || pm_index == NULL)
+		return false;
+
+	LWLockRegisterTranche(pm_shared->dsa_tranche, PM_DSA_TRANCHE);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	pm_area = dsa_attach_in_place(pm_area_place(), NULL);
+	MemoryContextSwitchTo(old);
+	dsa_pin_mapping(pm_area);
+	on_shmem_exit(dsa_on_shmem_exit_release_in_place,
+				  PointerGetDatum(pm_area_place()));
+	return true;
+}
+
+bool
+pm_cache_active(void)
+{
+	return pm_cache_enabled && pm_cache_attach();
+}
+
+/* This backend's shard of the counters. */
+static inline PmCacheCounters *
+pm_counters(void)
+{
+	return &pm_shared->counters[MyProc->pgprocno % PM_COUNTER_SHARDS].c;
+}
+
+static inline LWLock *
+pm_partition_lock(uint32 hash)
+{
+	return &pm_locks[hash % PM_CACHE_PARTITIONS].lock;
+}
+
+static void
+pm_lock_all(LWLockMode mode)
+{
+	int			i;
+
+	for (i = 0; i < PM_CACHE_PARTITIONS; i++)
+		LWLockAcquire(&pm_locks[i].lock, mode);
+}
+
+static void
+pm_unlock_all(void)
+{
+	int			i;
+
+	for (i = PM_CACHE_PARTITIONS - 1; i >= 0; i--)
+		LWLockRelease(&pm_locks[i].lock);
+}
+
+void
+pm_cache_request_init(PmCacheRequest *req, const char *name, uint32 name_len,
+					  bool is_inline, int64 root_revision, Oid relid,
+					  Jsonb *params)
+{
+	memset(req, 0, sizeof(PmCacheRequest));
+	req->key.dbid = MyDatabaseId;
+	req->key.relid = relid;
+	req->key.root_revision = root_revision;
+	req->key.name_hash = XXH3_64bits(name, name_len);
+	req->key.is_inline = is_inline;
+	req->key.settings_hash = pm_output_settings_hash();
+	req->name = name;
+	req->name_len = name_len;
+	if (params != NULL)
+	{
+		req->params = VARDATA_ANY(params);
+		req->params_len = VARSIZE_ANY_EXHDR(params);
+		req->key.params_hash = XXH3_64bits(req->params, req->params_len);
+	}
+	req->hash = get_hash_value(pm_index, &req->key);
+}
+
+/* Is the entry older than prompt_manager.cache_ttl? */
+static inline bool
+pm_entry_expired(const PmCacheEntry *entry, TimestampTz now)
+{
+	return pm_cache_ttl > 0 &&
+		TimestampDifferenceExceeds(entry->created, now, pm_cache_ttl * 1000);
+}
+
+/* Do the blob's name and params match the request, byte for byte? */
+static inline bool
+pm_blob_matches(const PmCacheBlob *blob, const PmCacheRequest *req)
+{
+	return blob->name_len == req->name_len &&
+		blob->params_len == req->params_len &&
+		memcmp(PM_BLOB_NAME(blob), req->name, req->name_len) == 0 &&
+		(req->params_len == 0 ||
+		 memcmp(PM_BLOB_PARAMS(blob), req->params, req->params_len) == 0);
+}
+
+text *
+pm_cache_lookup(const PmCacheRequest *req)
+{
+	LWLock	   *lock = pm_partition_lock(req->hash);
+	PmCacheCounters *counters = pm_counters();
+	PmCacheEntry *entry;
+	text	   *output = NULL;
+	char	   *deps = NULL;	/* copy of the dependencies and their names */
+	uint32		ndeps = 0;
+	bool		expired = false;
+
+	LWLockAcquire(lock, LW_SHARED);
+	entry = hash_search_with_hash_value(pm_index, &req->key, req->hash,
+										HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		if (pm_cache_ttl > 0 && pm_entry_expired(entry, GetCurrentTimestamp()))
+			expired = true;
+		else
+		{
+			PmCacheBlob *blob = dsa_get_address(pm_area, entry->blob);
+
+			if (pm_blob_matches(blob, req))
+			{
+				ndeps = blob->ndeps;
+				if (ndeps > 0)
+				{
+					Size		deps_size = sizeof(PmCacheBlobDep) * ndeps + blob->dep_names_len;
+
+					deps = palloc(deps_size);
+					memcpy(deps, PM_BLOB_DEPS(blob), deps_size);
+				}
+				output = palloc(blob->output_size);
+				memcpy(output, PM_BLOB_OUTPUT(blob), blob->output_size);
+				pg_atomic_fetch_add_u64(&entry->hits, 1);
+				pg_atomic_write_u64(&entry->last_used,
+									pg_atomic_read_u64(&pm_shared->clock));
+			}
+		}
+	}
+	LWLockRelease(lock);
+
+	/* the included prompts must still have the same revisions for us */
+	if (output != NULL && ndeps > 0)
+	{
+		PmCacheBlobDep *dep = (PmCacheBlobDep *) deps;
+		char	   *names = deps + sizeof(PmCacheBlobDep) * ndeps;
+		uint32		i;
+
+		for (i = 0; i < ndeps; i++)
+		{
+			char	   *prompt_id = pnstrdup(names + dep[i].name_off, dep[i].name_len);
+			int64		revision;
+
+			if (!pm_visibility_revision(prompt_id, &revision) ||
+				revision != dep[i].revision)
+			{
+				pfree(output);
+				output = NULL;
+				break;
+			}
+		}
+	}
+	if (deps != NULL)
+		pfree(deps);
+
+	if (expired)
+		pg_atomic_fetch_add_u64(&counters->expirations, 1);
+	if (output != NULL)
+		pg_atomic_fetch_add_u64(&counters->hits, 1);
+	else
+		pg_atomic_fetch_add_u64(&counters->misses, 1);
+	return output;
+}
+
+/* Remove an entry whose partition lock is held exclusively. */
+static void
+pm_remove_entry(PmCacheEntry *entry)
+{
+	dsa_free(pm_area, entry->blob);
+	pg_atomic_fetch_sub_u64(&pm_shared->bytes_used, entry->blob_size);
+	pg_atomic_fetch_sub_u64(&pm_shared->nentries, 1);
+	hash_search(pm_index, &entry->key, HASH_REMOVE, NULL);
+}
+
+typedef struct PmEvictCandidate
+{
+	PmCacheEntry *entry;
+	bool		expired;
+	uint64		last_used;
+} PmEvictCandidate;
+
+static int
+pm_evict_order(const void *a, const void *b)
+{
+	const PmEvictCandidate *x = (const PmEvictCandidate *) a;
+	const PmEvictCandidate *y = (const PmEvictCandidate *) b;
+
+	if (x->expired != y->expired)
+		return x->expired ? -1 : 1;
+	if (x->last_used != y->last_used)
+		return x->last_used < y->last_used ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Evict every expired entry and the least recently used tenth of the rest
+ * (at least one).  Takes every partition lock.
+ */
+static void
+pm_cache_evict(void)
+{
+	HASH_SEQ_STATUS seq;
+	PmCacheEntry *entry;
+	PmEvictCandidate *candidates;
+	long		n;
+	long		i;
+	long		nvictims;
+	TimestampTz now = GetCurrentTimestamp();
+
+	pm_lock_all(LW_EXCLUSIVE);
+	n = hash_get_num_entries(pm_index);
+	if (n == 0)
+	{
+		pm_unlock_all();
+		return;
+	}
+	candidates = palloc(sizeof(PmEvictCandidate) * n);
+	i = 0;
+	hash_seq_init(&seq, pm_index);
+	while ((entry = hash_seq_search(&seq)) != NULL && i < n)
+	{
+		candidates[i].entry = entry;
+		candidates[i].expired = pm_entry_expired(entry, now);
+		candidates[i].last_used = pg_atomic_read_u64(&entry->last_used);
+		i++;
+	}
+	if (entry != NULL)
+		hash_seq_term(&seq);
+	n = i;
+	qsort(candidates, n, sizeof(PmEvictCandidate), pm_evict_order);
+
+	nvictims = Max(n / 10, 1);
+	for (i = 0; i < n; i++)
+	{
+		if (i >= nvictims && !candidates[i].expired)
+			break;
+		pm_remove_entry(candidates[i].entry);
+	}
+	pg_atomic_fetch_add_u64(&pm_counters()->evictions, i);
+	pm_unlock_all();
+	pfree(candidates);
+}
+
+void
+pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
+{
+	PmCacheCounters *counters = pm_counters();
+	LWLock	   *lock = pm_partition_lock(req->hash);
+	uint32		ndeps = list_length(deps);
+	uint32		dep_names_len = 0;
+	Size		size;
+	dsa_pointer dp;
+	PmCacheBlob *blob;
+	PmCacheBlobDep *blob_deps;
+	char	   *names;
+	PmCacheEntry *entry;
+	bool		found;
+	ListCell   *lc;
+	uint32		i;
+
+	foreach(lc, deps)
+		dep_names_len += strlen(((PmCacheDependency *) lfirst(lc))->prompt_id);
+
+	size = MAXALIGN(sizeof(PmCacheBlob)) +
+		MAXALIGN((Size) req->name_len + req->params_len) +
+		MAXALIGN(sizeof(PmCacheBlobDep) * ndeps + dep_names_len) +
+		VARSIZE_ANY(output);
+	if (size > (Size) pm_cache_max_entry_size_kb * 1024 ||
+		size > pm_shared->area_size / 4)
+	{
+		pg_atomic_fetch_add_u64(&counters->skipped, 1);
+		return;
+	}
+
+	/* room first: in the index, then in the area */
+	if (pg_atomic_read_u64(&pm_shared->nentries) >= (uint64) pm_shared->max_entries)
+		pm_cache_evict();
+	dp = dsa_allocate_extended(pm_area, size, DSA_ALLOC_NO_OOM);
+	if (!DsaPointerIsValid(dp))
+	{
+		pm_cache_evict();
+		dp = dsa_allocate_extended(pm_area, size, DSA_ALLOC_NO_OOM);
+		if (!DsaPointerIsValid(dp))
+		{
+			pg_atomic_fetch_add_u64(&counters->skipped, 1);
+			return;
+		}
+	}
+
+	blob = dsa_get_address(pm_area, dp);
+	blob->name_len = req->name_len;
+	blob->params_len = req->params_len;
+	blob->ndeps = ndeps;
+	blob->dep_names_len = dep_names_len;
+	blob->output_size = VARSIZE_ANY(output);
+	memcpy(PM_BLOB_NAME(blob), req->name, req->name_len);
+	if (req->params_len > 0)
+		memcpy(PM_BLOB_PARAMS(blob), req->params, req->params_len);
+	blob_deps = PM_BLOB_DEPS(blob);
+	names = PM_BLOB_DEP_NAMES(blob);
+	i = 0;
+	dep_names_len = 0;
+	foreach(lc, deps)
+	{
+		PmCacheDependency *dep = (PmCacheDependency *) lfirst(lc);
+		uint32		len = strlen(dep->prompt_id);
+
+		blob_deps[i].revision = dep->revision;
+		blob_deps[i].name_off = dep_names_len;
+		blob_deps[i].name_len = len;
+		memcpy(names + dep_names_len, dep->prompt_id, len);
+		dep_names_len += len;
+		i++;
+	}
+	memcpy(PM_BLOB_OUTPUT(blob), output, VARSIZE_ANY(output));
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	entry = hash_search_with_hash_value(pm_index, &req->key, req->hash,
+										HASH_ENTER_NULL, &found);
+	if (entry == NULL)
+	{
+		LWLockRelease(lock);
+		dsa_free(pm_area, dp);
+		pg_atomic_fetch_add_u64(&counters->skipped, 1);
+		return;
+	}
+	if (found)
+	{
+		dsa_free(pm_area, entry->blob);
+		pg_atomic_fetch_sub_u64(&pm_shared->bytes_used, entry->blob_size);
+	}
+	else
+	{
+		pg_atomic_init_u64(&entry->hits, 0);
+		pg_atomic_init_u64(&entry->last_used, 0);
+		pg_atomic_fetch_add_u64(&pm_shared->nentries, 1);
+	}
+	entry->blob = dp;
+	entry->blob_size = (uint32) size;
+	entry->created = GetCurrentTimestamp();
+	pg_atomic_write_u64(&entry->hits, 0);
+	pg_atomic_write_u64(&entry->last_used,
+						pg_atomic_fetch_add_u64(&pm_shared->clock, 1));
+	LWLockRelease(lock);
+
+	pg_atomic_fetch_add_u64(&pm_shared->bytes_used, size);
+	pg_atomic_fetch_add_u64(&counters->inserts, 1);
+}
+
+/* Does the entry's rendering include prompt_id? */
+static bool
+pm_entry_depends_on(const PmCacheBlob *blob, const char *prompt_id, uint32 len)
+{
+	PmCacheBlobDep *deps = PM_BLOB_DEPS(blob);
+	char	   *names = PM_BLOB_DEP_NAMES(blob);
+	uint32		i;
+
+	for (i = 0; i < blob->ndeps; i++)
+	{
+		if (deps[i].name_len == len &&
+			memcmp(names + deps[i].name_off, prompt_id, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+int64
+pm_cache_invalidate(const char *prompt_id, Jsonb *params)
+{
+	HASH_SEQ_STATUS seq;
+	PmCacheEntry *entry;
+	int64		count = 0;
+	uint32		id_len = prompt_id ? strlen(prompt_id) : 0;
+	uint64		id_hash = prompt_id ? XXH3_64bits(prompt_id, id_len) : 0;
+	const char *params_bytes = params ? VARDATA_ANY(params) : NULL;
+	uint32		params_len = params ? VARSIZE_ANY_EXHDR(params) : 0;
+
+	if (!pm_cache_attach())
+		return 0;
+
+	pm_lock_all(LW_EXCLUSIVE);
+	hash_seq_init(&seq, pm_index);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		PmCacheBlob *blob;
+		bool		match;
+
+		if (entry->key.dbid != MyDatabaseId)
+			continue;
+		blob = dsa_get_address(pm_area, entry->blob);
+		if (prompt_id == NULL)
+			match = true;
+		else if (params != NULL)
+			match = !entry->key.is_inline &&
+				entry->key.name_hash == id_hash &&
+				blob->name_len == id_len &&
+				memcmp(PM_BLOB_NAME(blob), prompt_id, id_len) == 0 &&
+				blob->params_len == params_len &&
+				memcmp(PM_BLOB_PARAMS(blob), params_bytes, params_len) == 0;
+		else
+			match = (!entry->key.is_inline &&
+					 entry->key.name_hash == id_hash &&
+					 blob->name_len == id_len &&
+					 memcmp(PM_BLOB_NAME(blob), prompt_id, id_len) == 0) ||
+				pm_entry_depends_on(blob, prompt_id, id_len);
+		if (match)
+		{
+			pm_remove_entry(entry);
+			count++;
+		}
+	}
+	pm_unlock_all();
+
+	pg_atomic_fetch_add_u64(&pm_counters()->invalidations, count);
+	return count;
+}
+
+void
+pm_cache_reset(void)
+{
+	HASH_SEQ_STATUS seq;
+	PmCacheEntry *entry;
+	int			i;
+
+	if (!pm_cache_attach())
+		return;
+
+	pm_lock_all(LW_EXCLUSIVE);
+	hash_seq_init(&seq, pm_index);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		pm_remove_entry(entry);
+	for (i = 0; i < PM_COUNTER_SHARDS; i++)
+	{
+		PmCacheCounters *c = &pm_shared->counters[i].c;
+
+		pg_atomic_write_u64(&c->hits, 0);
+		pg_atomic_write_u64(&c->misses, 0);
+		pg_atomic_write_u64(&c->inserts, 0);
+		pg_atomic_write_u64(&c->evictions, 0);
+		pg_atomic_write_u64(&c->expirations, 0);
+		pg_atomic_write_u64(&c->invalidations, 0);
+		pg_atomic_write_u64(&c->skipped, 0);
+	}
+	pg_atomic_write_u64(&pm_shared->stats_reset, (uint64) GetCurrentTimestamp());
+	pm_unlock_all();
+}
+
+void
+pm_cache_get_stats(PmCacheStats *stats)
+{
+	int			i;
+
+	memset(stats, 0, sizeof(PmCacheStats));
+	if (pm_shared == NULL || pm_index == NULL)
+		return;
+
+	stats->available = true;
+	stats->entries = (int64) pg_atomic_read_u64(&pm_shared->nentries);
+	stats->bytes_used = (int64) pg_atomic_read_u64(&pm_shared->bytes_used);
+	stats->capacity_bytes = (int64) pm_shared->area_size;
+	stats->max_entries = pm_shared->max_entries;
+	for (i = 0; i < PM_COUNTER_SHARDS; i++)
+	{
+		PmCacheCounters *c = &pm_shared->counters[i].c;
+
+		stats->hits += (int64) pg_atomic_read_u64(&c->hits);
+		stats->misses += (int64) pg_atomic_read_u64(&c->misses);
+		stats->inserts += (int64) pg_atomic_read_u64(&c->inserts);
+		stats->evictions += (int64) pg_atomic_read_u64(&c->evictions);
+		stats->expirations += (int64) pg_atomic_read_u64(&c->expirations);
+		stats->invalidations += (int64) pg_atomic_read_u64(&c->invalidations);
+		stats->skipped += (int64) pg_atomic_read_u64(&c->skipped);
+	}
+	stats->stats_reset = (TimestampTz) pg_atomic_read_u64(&pm_shared->stats_reset);
+}
+
+List *
+pm_cache_list_entries(void)
+{
+	HASH_SEQ_STATUS seq;
+	PmCacheEntry *entry;
+	List	   *result = NIL;
+
+	if (!pm_cache_attach())
+		return NIL;
+
+	pm_lock_all(LW_SHARED);
+	hash_seq_init(&seq, pm_index);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		PmCacheBlob *blob = dsa_get_address(pm_area, entry->blob);
+		PmCacheEntryInfo *info = palloc0(sizeof(PmCacheEntryInfo));
+
+		info->dbid = entry->key.dbid;
+		if (!entry->key.is_inline)
+			info->name = pnstrdup(PM_BLOB_NAME(blob), blob->name_len);
+		info->revision = entry->key.root_revision;
+		info->bytes = entry->blob_size;
+		info->hits = (int64) pg_atomic_read_u64(&entry->hits);
+		info->created = entry->created;
+		result = lappend(result, info);
+	}
+	pm_unlock_all();
+	return result;
+}

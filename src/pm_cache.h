@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_cache.h
+ *		The shared render cache: rendered prompts in shared memory, used by
+ *		every backend of the server.
+ *
+ * Needs shared_preload_libraries = 'prompt_manager'.  Without it every
+ * function here reports the cache as unavailable and renders go uncached.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PM_CACHE_H
+#define PM_CACHE_H
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+/* Everything that identifies one rendering (see pm_cache.c). */
+typedef struct PmCacheKey
+{
+	Oid			dbid;
+	Oid			relid;			/* pm_prompts: new after DROP/CREATE EXTENSION */
+	int64		root_revision;	/* 0 for an inline template */
+	uint64		name_hash;		/* prompt id, or inline template text */
+	uint64		params_hash;	/* exact bytes of the params argument */
+	uint64		settings_hash;	/* pm_output_settings_hash() */
+	bool		is_inline;
+} PmCacheKey;
+
+/* One lookup (and, on a miss, the store that follows it). */
+typedef struct PmCacheRequest
+{
+	PmCacheKey	key;
+	uint32		hash;			/* of key, picks the partition */
+	const char *name;			/* prompt id or template text */
+	uint32		name_len;
+	const char *params;			/* jsonb bytes, or NULL */
+	uint32		params_len;
+} PmCacheRequest;
+
+/* A prompt a rendering was built from, with the revision it had. */
+typedef struct PmCacheDependency
+{
+	const char *prompt_id;
+	int64		revision;
+} PmCacheDependency;
+
+/* Counters shown by the pm_cache view. */
+typedef struct PmCacheStats
+{
+	bool		available;		/* shared memory set up (preloaded) */
+	int64		entries;
+	int64		bytes_used;
+	int64		capacity_bytes;
+	int64		max_entries;
+	int64		hits;
+	int64		misses;
+	int64		inserts;
+	int64		evictions;
+	int64		expirations;
+	int64		invalidations;
+	int64		skipped;
+	TimestampTz stats_reset;
+} PmCacheStats;
+
+/* One cached rendering, for the pm_cache_entries view. */
+typedef struct PmCacheEntryInfo
+{
+	Oid			dbid;
+	char	   *name;			/* prompt id; NULL for an inline template */
+	int64		revision;
+	int64		bytes;
+	int64		hits;
+	TimestampTz created;
+} PmCacheEntryInfo;
+
+/* Called from _PG_init when preloading: reserve and set up shared memory. */
+extern void pm_cache_install_hooks(void);
+
+/* Is the cache set up, and switched on for this session? */
+extern bool pm_cache_active(void);
+
+/* Fill req for a stored prompt at root_revision, or an inline template. */
+extern void pm_cache_request_init(PmCacheRequest *req, const char *name,
+								  uint32 name_len, bool is_inline,
+								  int64 root_revision, Oid relid,
+								  Jsonb *params);
+
+/*
+ * A copy of the cached rendering for req, when there is one and every
+ * prompt it was built from still has the same revision for the caller;
+ * else NULL.
+ */
+extern text *pm_cache_lookup(const PmCacheRequest *req);
+
+/* Keep output for req, built from deps (a List of PmCacheDependency *). */
+extern void pm_cache_store(const PmCacheRequest *req, List *deps, text *output);
+
+/* Drop renderings; see pm_invalidate() in README.md. */
+extern int64 pm_cache_invalidate(const char *prompt_id, Jsonb *params);
+
+/* Drop every entry and reset the counters. */
+extern void pm_cache_reset(void);
+
+extern void pm_cache_get_stats(PmCacheStats *stats);
+
+/* Every entry, as a List of PmCacheEntryInfo *. */
+extern List *pm_cache_list_entries(void);
+
+#endif							/* PM_CACHE_H */

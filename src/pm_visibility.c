@@ -1,0 +1,211 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_visibility.c
+ *		What the caller's snapshot sees of pm_prompts, learned once per
+ *		snapshot.
+ *
+ * A cached rendering is valid for a caller exactly when every prompt it
+ * was built from has, under the caller's snapshot, the revision it had
+ * then (revisions come from a sequence: a new one on every insert and
+ * update, so an uncommitted or rolled-back revision is never seen by
+ * anyone else, and the same revision always means the same row).  Checking
+ * that costs one primary-key probe per prompt; this module remembers the
+ * answers for as long as they cannot change, so that a statement rendering
+ * many rows probes each prompt once.
+ *
+ * The answers stay valid while the "snapshot identity" below is unchanged:
+ *	 - the snapshot's view of other transactions (xmin, xmax and the lists
+ *	   of transactions in progress), which fixes which commits are seen;
+ *	 - our own transaction, subtransaction and command id, which fix which
+ *	   of our own changes are seen (a rolled-back savepoint starts a new
+ *	   subtransaction, a new statement after a change a new command id);
+ *	 - the role and row_security, which decide what the role may read.
+ * Nothing here relies on triggers, so it holds on a hot standby too, where
+ * the primary's changes arrive by WAL replay.
+ *
+ * Whether the cache may answer at all is learned once per identity too:
+ * the role must have SELECT on pm_prompts and no row-level security may
+ * apply to it.  When a policy applies, the cache is not used: a policy can
+ * depend on anything (a setting, the time), so only reading the table
+ * through the executor is sure to apply it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/snapshot.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "pm_storage.h"
+#include "pm_visibility.h"
+
+/* Past this many prompts the memo starts again (it is only a cache). */
+#define PM_VISIBILITY_MAX_ENTRIES 100000
+
+typedef struct PmSnapshotIdentity
+{
+	LocalTransactionId lxid;
+	SubTransactionId subxid;
+	CommandId	curcid;
+	Oid			userid;
+	bool		row_security;
+	Oid			relid;
+	TransactionId xmin;
+	TransactionId xmax;
+	uint32		xcnt;
+	int32		subxcnt;
+	bool		suboverflowed;
+	bool		taken_during_recovery;
+} PmSnapshotIdentity;
+
+typedef struct PmRevisionMemo
+{
+	uint64		key;			/* xxhash of the prompt id */
+	char	   *prompt_id;
+	bool		present;
+	int64		revision;
+} PmRevisionMemo;
+
+static MemoryContext pm_memo_cxt = NULL;
+static HTAB *pm_memo = NULL;
+static bool pm_memo_valid = false;
+static PmSnapshotIdentity pm_memo_identity;
+static TransactionId *pm_memo_xip = NULL;	/* copies, in pm_memo_cxt */
+static TransactionId *pm_memo_subxip = NULL;
+static bool pm_memo_unrestricted = false;
+
+/* Does the memo describe what snapshot (with the rest of identity) sees? */
+static bool
+pm_memo_matches(Snapshot snapshot, const PmSnapshotIdentity *id)
+{
+	if (!pm_memo_valid ||
+		memcmp(&pm_memo_identity, id, sizeof(PmSnapshotIdentity)) != 0)
+		return false;
+	if (id->xcnt > 0 &&
+		memcmp(pm_memo_xip, snapshot->xip, sizeof(TransactionId) * id->xcnt) != 0)
+		return false;
+	if (id->subxcnt > 0 &&
+		memcmp(pm_memo_subxip, snapshot->subxip, sizeof(TransactionId) * id->subxcnt) != 0)
+		return false;
+	return true;
+}
+
+/* Start a new memo for snapshot and identity. */
+static void
+pm_memo_reset(Snapshot snapshot, const PmSnapshotIdentity *id)
+{
+	HASHCTL		ctl;
+	AclResult	acl;
+
+	if (pm_memo_cxt == NULL)
+		pm_memo_cxt = AllocSetContextCreate(TopMemoryContext,
+											"prompt_manager visibility",
+											ALLOCSET_SMALL_SIZES);
+	pm_memo_valid = false;
+	MemoryContextReset(pm_memo_cxt);
+	pm_memo = NULL;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(PmRevisionMemo);
+	ctl.hcxt = pm_memo_cxt;
+	pm_memo = hash_create("prompt_manager revisions", 64, &ctl,
+						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	pm_memo_xip = NULL;
+	pm_memo_subxip = NULL;
+	if (id->xcnt > 0)
+	{
+		pm_memo_xip = MemoryContextAlloc(pm_memo_cxt, sizeof(TransactionId) * id->xcnt);
+		memcpy(pm_memo_xip, snapshot->xip, sizeof(TransactionId) * id->xcnt);
+	}
+	if (id->subxcnt > 0)
+	{
+		pm_memo_subxip = MemoryContextAlloc(pm_memo_cxt, sizeof(TransactionId) * id->subxcnt);
+		memcpy(pm_memo_subxip, snapshot->subxip, sizeof(TransactionId) * id->subxcnt);
+	}
+
+	/* may the cache answer for this role? */
+	acl = pg_class_aclcheck(id->relid, id->userid, ACL_SELECT);
+	pm_memo_unrestricted = acl == ACLCHECK_OK &&
+		check_enable_rls(id->relid, InvalidOid, true) != RLS_ENABLED;
+
+	memcpy(&pm_memo_identity, id, sizeof(PmSnapshotIdentity));
+	pm_memo_valid = true;
+}
+
+/* Make the memo describe the active snapshot. */
+static void
+pm_memo_refresh(void)
+{
+	Snapshot	snapshot = GetActiveSnapshot();
+	PmSnapshotIdentity id;
+
+	memset(&id, 0, sizeof(id));
+	id.lxid = MyProc->lxid;
+	id.subxid = GetCurrentSubTransactionId();
+	id.curcid = snapshot->curcid;
+	id.userid = GetUserId();
+	id.row_security = row_security;
+	id.relid = pm_storage_table()->relid;
+	id.xmin = snapshot->xmin;
+	id.xmax = snapshot->xmax;
+	id.xcnt = snapshot->xcnt;
+	id.subxcnt = snapshot->subxcnt;
+	id.suboverflowed = snapshot->suboverflowed;
+	id.taken_during_recovery = snapshot->takenDuringRecovery;
+
+	if (!pm_memo_matches(snapshot, &id) ||
+		hash_get_num_entries(pm_memo) > PM_VISIBILITY_MAX_ENTRIES)
+		pm_memo_reset(snapshot, &id);
+}
+
+bool
+pm_visibility_unrestricted(void)
+{
+	if (!ActiveSnapshotSet())
+		return false;
+	pm_memo_refresh();
+	return pm_memo_unrestricted;
+}
+
+bool
+pm_visibility_revision(const char *prompt_id, int64 *revision)
+{
+	uint64		key = XXH3_64bits(prompt_id, strlen(prompt_id));
+	PmRevisionMemo *memo;
+	bool		found;
+	bool		present;
+	int64		rev = 0;
+
+	Assert(pm_memo_valid && pm_memo_unrestricted);
+	memo = hash_search(pm_memo, &key, HASH_FIND, NULL);
+	if (memo != NULL && strcmp(memo->prompt_id, prompt_id) == 0)
+	{
+		*revision = memo->revision;
+		return memo->present;
+	}
+
+	present = pm_storage_probe_revision(prompt_id, &rev);
+
+	/* remember it, unless another id took this hash first */
+	memo = hash_search(pm_memo, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		memo->prompt_id = MemoryContextStrdup(pm_memo_cxt, prompt_id);
+		memo->present = present;
+		memo->revision = rev;
+	}
+	*revision = rev;
+	return present;
+}

@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_visibility.h
+ *		What the caller's snapshot sees of pm_prompts, learned once per
+ *		snapshot: each prompt's revision, and whether the shared cache may
+ *		answer for this role at all.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PM_VISIBILITY_H
+#define PM_VISIBILITY_H
+
+/*
+ * May the current role read all of pm_prompts, under the current snapshot?
+ * True when it has SELECT on the table and no row-level security policy
+ * applies to it.  Then prompts may be read straight from the primary key
+ * and the shared cache may answer; otherwise every read goes through the
+ * executor, where privileges and policies are enforced.
+ */
+extern bool pm_visibility_unrestricted(void);
+
+/*
+ * The revision of prompt_id under the active snapshot (false: no such row).
+ * Only valid after pm_visibility_unrestricted() returned true.
+ */
+extern bool pm_visibility_revision(const char *prompt_id, int64 *revision);
+
+#endif							/* PM_VISIBILITY_H */
