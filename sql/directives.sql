@@ -17,6 +17,12 @@ SELECT regress.r(E'```markdown\n//include dir/en\n```');
 -- a // later in a line, or after other text, is not a directive
 SELECT regress.r(E'see http://example.com // not a directive\n# //include dir/en');
 
+-- an include whose keyword has no value says so
+SELECT regress.err($$SELECT pm_render_template('//include dir/[LANG]')$$);
+
+-- line numbers are those of the source text, comments and all
+SELECT regress.err($$SELECT pm_render_template(E'<!-- a\nmulti-line\ncomment -->\r\n# dropped\n\n//oops')$$);
+
 -- an include needs exactly one prompt id
 SELECT regress.err($$SELECT pm_render_template('//include')$$);
 SELECT regress.err($$SELECT pm_render_template(E'ok\n//import a b')$$);

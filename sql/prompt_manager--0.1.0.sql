@@ -78,6 +78,10 @@ $$;
 CREATE TRIGGER pm_prompts_stamp
 	BEFORE INSERT OR UPDATE ON @extschema@.pm_prompts
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.pm_prompts_stamp();
+-- Also under session_replication_role = replica (a logical replication
+-- subscriber applying changes, a tool that sets it): a change that kept its
+-- revision would let caches serve the old text.
+ALTER TABLE @extschema@.pm_prompts ENABLE ALWAYS TRIGGER pm_prompts_stamp;
 
 -- Keep users' prompts (and the revision counter) in pg_dump.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pm_prompts', '');

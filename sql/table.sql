@@ -41,6 +41,13 @@ FROM revs;
 UPDATE pm_prompts SET revision = 1 WHERE prompt_id = 'simple';
 SELECT revision > (SELECT max(revision) FROM revs) AS replaced FROM pm_prompts WHERE prompt_id = 'simple';
 
+-- the revision is taken even with session_replication_role = replica
+SELECT revision AS rev_before FROM pm_prompts WHERE prompt_id = 'simple' \gset
+SET session_replication_role = replica;
+UPDATE pm_prompts SET content = 'replica' WHERE prompt_id = 'simple';
+RESET session_replication_role;
+SELECT revision > :rev_before AS new_revision FROM pm_prompts WHERE prompt_id = 'simple';
+
 -- an update sets updated_at; an insert keeps the times it is given
 INSERT INTO pm_prompts (prompt_id, content, created_at, updated_at)
 VALUES ('dated', 'x', '2020-01-02 03:04:05+00', '2021-01-02 03:04:05+00');

@@ -184,7 +184,7 @@ pm_emit_keyword(PmRenderState *state, StringInfo buf, const PmTemplate *tpl,
 		case PM_MISSING_ERROR:
 			ereport(ERROR,
 					(errcode(ERRCODE_PM_MISSING_PARAMETER),
-					 errmsg("keyword \"%.*s\" of %s has no value",
+					 errmsg("keyword \"%.*s\" in %s has no value",
 							(int) kw->len, tpl->pool + kw->off,
 							pm_describe(prompt_id)),
 					 errhint("Pass it in params, store a default in pm_prompts.parameters, "
@@ -252,7 +252,8 @@ pm_render_load(PmRenderState *state, const char *prompt_id)
  */
 static void
 pm_missing_prompt(PmRenderState *state, const char *prompt_id,
-				  const char *parent_id, uint32 line_no, int depth)
+				  const char *parent_id, uint32 line_no, int depth,
+				  bool unfilled_keyword)
 {
 	int			elevel = pm_raise_on_missing ? ERROR : WARNING;
 
@@ -268,16 +269,31 @@ pm_missing_prompt(PmRenderState *state, const char *prompt_id,
 				(errcode(ERRCODE_PM_PROMPT_NOT_FOUND),
 				 errmsg("prompt \"%s\" does not exist", prompt_id),
 				 errdetail("It is included by %s at line %u.",
-						   pm_describe(parent_id), line_no)));
+						   pm_describe(parent_id), line_no),
+				 unfilled_keyword ?
+				 errhint("The include line uses a keyword that has no value: pass it in params.") : 0));
 
 	pm_append(state, state->out, pm_missing_prompt_text,
 			  strlen(pm_missing_prompt_text));
 }
 
-/* Render the prompt named by an include directive at depth (>= 1). */
-static void
-pm_render_include(PmRenderState *state, const char *prompt_id, int depth,
-				  uint32 line_no)
+/* Is name[0..len) a directive that includes a prompt? */
+static inline bool
+pm_is_include(const char *name, size_t len)
+{
+	return (len == 7 && memcmp(name, "include", 7) == 0) ||
+		(len == 6 && memcmp(name, "import", 6) == 0);
+}
+
+/*
+ * Enter the prompt named by an include directive (on line line_no of the
+ * prompt at depth - 1) at depth >= 1: check for a cycle, the depth limit
+ * and the time limit, and read it.  NULL when it is missing (after the
+ * error, or the WARNING and fallback text of raise_on_missing = off).
+ */
+static PmCompiledPrompt *
+pm_enter_include(PmRenderState *state, const char *prompt_id, int depth,
+				 uint32 line_no, bool unfilled_keyword)
 {
 	PmCompiledPrompt *prompt;
 	int			d;
@@ -305,12 +321,11 @@ pm_render_include(PmRenderState *state, const char *prompt_id, int depth,
 	if (prompt == NULL)
 	{
 		pm_missing_prompt(state, prompt_id, state->chain_ids[depth - 1],
-						  line_no, depth);
-		return;
+						  line_no, depth, unfilled_keyword);
+		return NULL;
 	}
 	state->chain_ids[depth] = prompt->prompt_id;
-	state->layers[depth + 1] = prompt->defaults;
-	pm_render_template(state, prompt->tpl, depth);
+	return prompt;
 }
 
 /* Run one directive line of the template rendered at depth. */
@@ -342,25 +357,45 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 		nargs = pm_directive_split(line.data, line.len, &name, &name_len,
 								   &arg, &arg_len);
 
-	if ((name_len == 7 && memcmp(name, "include", 7) == 0) ||
-		(name_len == 6 && memcmp(name, "import", 6) == 0))
+	if (pm_is_include(name, name_len))
 	{
+		PmCompiledPrompt *included;
+		bool		unfilled = false;
+		uint32		i;
+
 		if (nargs != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_PM_INVALID_DIRECTIVE),
-					 errmsg("directive \"//%.*s\" of %s at line %u needs exactly one prompt id",
+					 errmsg("directive \"//%.*s\" in %s at line %u needs exactly one prompt id",
 							(int) name_len, name, pm_describe(prompt_id),
 							dir->line_no),
 					 errdetail("The line reads \"%s\".", line.data)));
+
+		/* did a keyword of the line stay as written? */
+		for (i = 0; i < dir->body_count; i++)
+		{
+			if (body[i].kind == PM_SEG_KEYWORD && slots[body[i].off].rank < 0)
+				unfilled = true;
+		}
+
 		pm_append(state, state->out, tpl->pool + dir->indent_off, dir->indent_len);
-		pm_render_include(state, pnstrdup(arg, arg_len), depth + 1, dir->line_no);
+		included = pm_enter_include(state, pnstrdup(arg, arg_len), depth + 1,
+									dir->line_no, unfilled);
+		if (included != NULL)
+		{
+			state->layers[depth + 2] = included->defaults;
+			pm_render_template(state, included->tpl, depth + 1);
+		}
 	}
 	else if (pm_unknown_directive == PM_DIRECTIVE_ERROR)
 		ereport(ERROR,
 				(errcode(ERRCODE_PM_UNKNOWN_DIRECTIVE),
+				 name_len > 0 ?
 				 errmsg("unknown directive \"//%.*s\" in %s at line %u",
-						(int) name_len, name ? name : "", pm_describe(prompt_id),
-						dir->line_no),
+						(int) name_len, name, pm_describe(prompt_id),
+						dir->line_no) :
+				 errmsg("directive line without a name in %s at line %u",
+						pm_describe(prompt_id), dir->line_no),
 				 errdetail("Only //include and //import are directives."),
 				 errhint("Set prompt_manager.unknown_directive to keep to leave such lines in the text.")));
 	else
@@ -500,7 +535,7 @@ pm_render_request(PmRenderRequest *req)
 		PmCompiledPrompt *prompt = pm_load_prompt(req->prompt_id);
 
 		if (prompt == NULL)
-			pm_missing_prompt(&state, req->prompt_id, NULL, 0, 0);
+			pm_missing_prompt(&state, req->prompt_id, NULL, 0, 0, false);
 		else
 		{
 			state.layers[1] = prompt->defaults;
@@ -700,37 +735,15 @@ pm_collect_keywords(PmRenderState *state, PmKeywordSet *set,
 
 		/* follow includes whose target is known without parameters */
 		if (dir->is_static && dir->nargs == 1 &&
-			((dir->name_len == 7 && memcmp(tpl->pool + dir->name_off, "include", 7) == 0) ||
-			 (dir->name_len == 6 && memcmp(tpl->pool + dir->name_off, "import", 6) == 0)))
+			pm_is_include(tpl->pool + dir->name_off, dir->name_len))
 		{
-			char	   *child_id = pnstrdup(tpl->pool + dir->arg_off, dir->arg_len);
 			PmCompiledPrompt *child;
-			int			d;
 
-			for (d = 0; d <= depth; d++)
-			{
-				if (state->chain_ids[d] != NULL &&
-					strcmp(state->chain_ids[d], child_id) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_PM_INCLUDE_CYCLE),
-							 errmsg("include cycle: %s",
-									pm_chain_text(state, depth, child_id))));
-			}
-			if (depth + 1 > state->max_depth)
-				ereport(ERROR,
-						(errcode(ERRCODE_PM_INCLUDE_DEPTH),
-						 errmsg("includes are nested deeper than prompt_manager.max_include_depth (%d)",
-								state->max_depth),
-						 errdetail("Include chain: %s.",
-								   pm_chain_text(state, depth, child_id))));
-			child = pm_render_load(state, child_id);
+			child = pm_enter_include(state,
+									 pnstrdup(tpl->pool + dir->arg_off, dir->arg_len),
+									 depth + 1, dir->line_no, false);
 			if (child == NULL)
-			{
-				pm_missing_prompt(state, child_id, state->chain_ids[depth],
-								  dir->line_no, depth + 1);
 				continue;
-			}
-			state->chain_ids[depth + 1] = child->prompt_id;
 			pm_collect_keywords(state, set, child->tpl, depth + 1);
 		}
 	}
