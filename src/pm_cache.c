@@ -59,8 +59,9 @@
  * Rendered text lives in a DSA area created in place inside the main
  * shared memory segment, limited to prompt_manager.cache_size: the area
  * never grows beyond it (no extra DSM segments).  The index holds at most
- * prompt_manager.cache_max_entries entries.  When either is full, the
- * least recently used tenth of the entries is evicted at once.  A
+ * prompt_manager.cache_max_entries entries.  When either is full, about
+ * the least recently used tenth of the entries is evicted at once (found
+ * from a sample, see pm_cache_evict), with every expired entry.  A
  * rendering larger than prompt_manager.cache_max_entry_size, or one that
  * still does not fit, is simply not cached.
  *
@@ -480,39 +481,36 @@ pm_remove_entry(PmCacheEntry *entry)
 	hash_search(pm_index, &entry->key, HASH_REMOVE, NULL);
 }
 
-typedef struct PmEvictCandidate
-{
-	PmCacheEntry *entry;
-	bool		expired;
-	uint64		last_used;
-} PmEvictCandidate;
-
 static int
-pm_evict_order(const void *a, const void *b)
+pm_uint64_order(const void *a, const void *b)
 {
-	const PmEvictCandidate *x = (const PmEvictCandidate *) a;
-	const PmEvictCandidate *y = (const PmEvictCandidate *) b;
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
 
-	if (x->expired != y->expired)
-		return x->expired ? -1 : 1;
-	if (x->last_used != y->last_used)
-		return x->last_used < y->last_used ? -1 : 1;
-	return 0;
+	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
 /*
- * Evict every expired entry and the least recently used tenth of the rest
- * (at least one).  Takes every partition lock.
+ * Evict every expired entry and about the least recently used tenth of the
+ * rest (at least one entry).  Takes every partition lock.  The tenth is
+ * found without sorting the whole index: a sorted sample of the entries'
+ * last_used values gives the threshold, then one pass removes the entries
+ * at or below it.
  */
+#define PM_EVICT_SAMPLE 512
+
 static void
 pm_cache_evict(void)
 {
 	HASH_SEQ_STATUS seq;
 	PmCacheEntry *entry;
-	PmEvictCandidate *candidates;
+	uint64		sample[PM_EVICT_SAMPLE];
+	int			nsample = 0;
 	long		n;
-	long		i;
-	long		nvictims;
+	long		i = 0;
+	long		step;
+	long		evicted = 0;
+	uint64		threshold;
 	TimestampTz now = GetCurrentTimestamp();
 
 	pm_lock_all(LW_EXCLUSIVE);
@@ -522,31 +520,30 @@ pm_cache_evict(void)
 		pm_unlock_all();
 		return;
 	}
-	candidates = palloc(sizeof(PmEvictCandidate) * n);
-	i = 0;
-	hash_seq_init(&seq, pm_index);
-	while ((entry = hash_seq_search(&seq)) != NULL && i < n)
-	{
-		candidates[i].entry = entry;
-		candidates[i].expired = pm_entry_expired(entry, now);
-		candidates[i].last_used = pg_atomic_read_u64(&entry->last_used);
-		i++;
-	}
-	if (entry != NULL)
-		hash_seq_term(&seq);
-	n = i;
-	qsort(candidates, n, sizeof(PmEvictCandidate), pm_evict_order);
 
-	nvictims = Max(n / 10, 1);
-	for (i = 0; i < n; i++)
+	/* an evenly spread sample of last_used */
+	step = Max(n / PM_EVICT_SAMPLE, 1);
+	hash_seq_init(&seq, pm_index);
+	while ((entry = hash_seq_search(&seq)) != NULL)
 	{
-		if (i >= nvictims && !candidates[i].expired)
-			break;
-		pm_remove_entry(candidates[i].entry);
+		if (i++ % step == 0 && nsample < PM_EVICT_SAMPLE)
+			sample[nsample++] = pg_atomic_read_u64(&entry->last_used);
 	}
-	pg_atomic_fetch_add_u64(&pm_counters()->evictions, i);
+	qsort(sample, nsample, sizeof(uint64), pm_uint64_order);
+	threshold = sample[nsample / 10];
+
+	hash_seq_init(&seq, pm_index);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		if (pg_atomic_read_u64(&entry->last_used) <= threshold ||
+			pm_entry_expired(entry, now))
+		{
+			pm_remove_entry(entry);
+			evicted++;
+		}
+	}
+	pg_atomic_fetch_add_u64(&pm_counters()->evictions, evicted);
 	pm_unlock_all();
-	pfree(candidates);
 }
 
 void

@@ -1,0 +1,23 @@
+-- bench/round.sql: one round of every variant; N calls each (psql -v N=...).
+-- Prints "variant microseconds-for-all-calls".
+\set params '''{"role": "a helpful assistant", "question": "the question", "language": "English", "audience": "developers"}'''
+SET prompt_manager.cache = on;
+-- warm: every prompt rendered once, so A measures hits
+SELECT bench_time($$SELECT sum(octet_length(pm_render('bench/' || g, $$ || :'params' || $$::jsonb))) FROM generate_series(0, 999) g$$) IS NOT NULL AS warm \gset
+SELECT 'A', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$);
+SELECT 'F', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), jsonb_build_object('role', g, 'question', 'q', 'language', 'English', 'audience', 'developers')))) FROM generate_series(1, $$ || :N || $$) g$$);
+SET prompt_manager.cache = off;
+SELECT 'B', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$);
+SELECT 'G', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), jsonb_build_object('role', g, 'question', 'q', 'language', 'English', 'audience', 'developers')))) FROM generate_series(1, $$ || :N || $$) g$$);
+SET prompt_manager.cache = on;
+SELECT 'C', bench_time($$SELECT sum(octet_length(bench_plpgsql_render('bench/' || (g % 1000), $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$);
+SELECT 'D', bench_time($$SELECT sum(octet_length((SELECT content FROM pm_prompts WHERE prompt_id = 'bench/' || (g % 1000)))) FROM generate_series(1, $$ || :N || $$) g$$);
+SELECT 'E', bench_time($$SELECT sum(octet_length(c.t || g::text)) FROM generate_series(1, $$ || :N || $$) g, (SELECT repeat('x', 1000) AS t) c$$);
+-- linearity (uncached: the renderer itself), 20 renders each
+SET prompt_manager.cache = off;
+SELECT 'S1', bench_time($$SELECT sum(octet_length(pm_render('size/1mb', '{"a": "x"}'))) FROM generate_series(1, 20)$$);
+SELECT 'S10', bench_time($$SELECT sum(octet_length(pm_render('size/10mb', '{"a": "x"}'))) FROM generate_series(1, 20)$$);
+SELECT 'K100', bench_time($$SELECT sum(octet_length(pm_render('keywords/100', p))) FROM generate_series(1, 20), (SELECT jsonb_object_agg('k' || translate(g::text, '0123456789', 'ABCDEFGHIJ'), 'v') AS p FROM generate_series(1, 100) g) s$$);
+SELECT 'K1000', bench_time($$SELECT sum(octet_length(pm_render('keywords/1000', p))) FROM generate_series(1, 20), (SELECT jsonb_object_agg('k' || translate(g::text, '0123456789', 'ABCDEFGHIJ'), 'v') AS p FROM generate_series(1, 1000) g) s$$);
+SELECT 'K10000', bench_time($$SELECT sum(octet_length(pm_render('keywords/10000', p))) FROM generate_series(1, 20), (SELECT jsonb_object_agg('k' || translate(g::text, '0123456789', 'ABCDEFGHIJ'), 'v') AS p FROM generate_series(1, 10000) g) s$$);
+SET prompt_manager.cache = on;

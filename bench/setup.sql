@@ -1,0 +1,52 @@
+-- bench/setup.sql: the data and helpers of bench/run.
+-- 1000 prompts of about 1 KB with four keywords each.
+CREATE EXTENSION IF NOT EXISTS prompt_manager;
+TRUNCATE pm_prompts;
+INSERT INTO pm_prompts (prompt_id, content)
+SELECT 'bench/' || g,
+	'You are [ROLE]. Prompt number ' || g || '. '
+	|| repeat('Lorem ipsum dolor sit amet, consectetur adipiscing elit. ', 8)
+	|| 'Answer [QUESTION] in [LANGUAGE] for [AUDIENCE]. '
+	|| repeat('Sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. ', 6)
+FROM generate_series(0, 999) g;
+ANALYZE pm_prompts;
+
+-- C: what an application would write without prompt_manager: read the
+-- content, then replace() each key from jsonb_each_text.
+CREATE OR REPLACE FUNCTION bench_plpgsql_render(p_id text, p_params jsonb)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	t text;
+	k text;
+	v text;
+BEGIN
+	SELECT content INTO t FROM pm_prompts WHERE prompt_id = p_id;
+	FOR k, v IN SELECT key, value FROM jsonb_each_text(p_params) LOOP
+		t := replace(t, '[' || upper(k) || ']', v);
+	END LOOP;
+	RETURN t;
+END
+$$;
+
+-- Microseconds a query takes inside the server (its one result discarded).
+CREATE OR REPLACE FUNCTION bench_time(q text) RETURNS float8
+LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz;
+	r bigint;
+BEGIN
+	t0 := clock_timestamp();
+	EXECUTE q INTO r;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1e6;
+END
+$$;
+
+-- Large and keyword-heavy prompts for the linearity checks.
+INSERT INTO pm_prompts (prompt_id, content)
+SELECT 'size/' || mb || 'mb', repeat('Lorem ipsum [A] dolor sit amet, consectetur adipiscing. ', mb * 1048576 / 57)
+FROM unnest(ARRAY[1, 10]) AS mb;
+INSERT INTO pm_prompts (prompt_id, content)
+SELECT 'keywords/' || k,
+	(SELECT string_agg(format('[K%s] filler text here. ', translate(g::text, '0123456789', 'ABCDEFGHIJ')), '')
+	 FROM generate_series(1, k) g)
+FROM unnest(ARRAY[100, 1000, 10000]) AS k;
