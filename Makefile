@@ -23,6 +23,7 @@ OBJS = \
 	src/pm_cache.o \
 	src/pm_template_cache.o \
 	src/pm_render.o \
+	src/pm_bulk.o \
 	src/pm_functions.o
 
 DATA = sql/prompt_manager--$(EXTVERSION).sql

@@ -171,3 +171,13 @@ REVOKE ALL ON FUNCTION @extschema@.pm_cache_reset() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.pm_invalidate(text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.pm_cache_entries() FROM PUBLIC;
 REVOKE ALL ON @extschema@.pm_cache_entries FROM PUBLIC;
+
+-- Many renders in one call (see README.md).
+
+CREATE FUNCTION @extschema@.pm_bulk_render(requests jsonb)
+RETURNS TABLE(ord bigint, prompt_id text, ok boolean, result text, error text, sqlstate text)
+AS 'MODULE_PATHNAME', 'pm_bulk_render'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 100;
+
+COMMENT ON FUNCTION @extschema@.pm_bulk_render(jsonb) IS
+	'render [{"prompt_id": ..., "parameters": {...}}, ...]: one row per request, in order; a bad request gives ok = false with its error';

@@ -66,13 +66,26 @@ typedef struct PmRenderState
 	int			max_depth;
 
 	HTAB	   *loaded;			/* prompts read so far, by id hash */
+	PmRenderBatch *batch;		/* prompts read by the whole batch, or NULL */
 	TimestampTz started;
 	uint32		ticks;
 
 	/* for the shared cache: what the output was built from */
 	List	   *deps;			/* PmCacheDependency *, one per include */
 	bool		cacheable;		/* false once a prompt was missing */
+
+	/* streaming (pm_render_lines): complete lines go to line_sink */
+	PmLineSink	line_sink;
+	void	   *line_sink_arg;
+	bool		produced;		/* any output at all yet */
 } PmRenderState;
+
+/* A batch of renders: the prompts read so far, by id hash. */
+struct PmRenderBatch
+{
+	MemoryContext cxt;			/* holds the batch, lives as long */
+	HTAB	   *loaded;
+};
 
 /* A prompt read during this render (NULL: not visible). */
 typedef struct PmLoadedEntry
@@ -152,14 +165,47 @@ pm_check_output_size(PmRenderState *state, Size more)
 						state->root_desc)));
 }
 
+/*
+ * Streaming: hand every complete line in state->out to the sink, the last
+ * `appended` bytes being new, and keep only the unfinished line.
+ */
+static void
+pm_flush_lines(PmRenderState *state, Size appended)
+{
+	StringInfo	out = state->out;
+	char	   *end = out->data + out->len;
+	char	   *line = out->data;
+	char	   *scan = end - appended;
+	char	   *nl;
+
+	while ((nl = memchr(scan, '\n', end - scan)) != NULL)
+	{
+		state->line_sink(state->line_sink_arg, line, nl - line);
+		line = scan = nl + 1;
+	}
+	if (line != out->data)
+	{
+		out->len = end - line;
+		memmove(out->data, line, out->len);
+		out->data[out->len] = '\0';
+	}
+}
+
 static inline void
 pm_append(PmRenderState *state, StringInfo buf, const char *data, Size len)
 {
 	if (len == 0)
 		return;
-	if (buf == state->out)
-		pm_check_output_size(state, len);
+	if (buf != state->out)
+	{
+		appendBinaryStringInfo(buf, data, len);
+		return;
+	}
+	pm_check_output_size(state, len);
 	appendBinaryStringInfo(buf, data, len);
+	state->produced = true;
+	if (state->line_sink != NULL)
+		pm_flush_lines(state, len);
 }
 
 /* Append the text of keyword k to buf, as prompt_manager.missing_parameter says. */
@@ -209,41 +255,88 @@ pm_emit_segments(PmRenderState *state, StringInfo buf, const PmTemplate *tpl,
 	}
 }
 
-/* The compiled prompt prompt_id, read at most once per render. */
+static HTAB *
+pm_loaded_create(const char *name)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(PmLoadedEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * The compiled prompt prompt_id, read at most once per batch (when there
+ * is one) and per render.  *first says whether this render asked for it
+ * before.
+ */
 static PmCompiledPrompt *
-pm_render_load(PmRenderState *state, const char *prompt_id)
+pm_render_read(PmRenderState *state, const char *prompt_id, bool *first)
 {
 	uint64		key = XXH3_64bits(prompt_id, strlen(prompt_id));
 	PmLoadedEntry *entry;
 	bool		found;
+	PmCompiledPrompt *prompt = NULL;
+	bool		have = false;
 
 	if (state->loaded == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(PmLoadedEntry);
-		ctl.hcxt = CurrentMemoryContext;
-		state->loaded = hash_create("prompt_manager prompts of one render", 16,
-									&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+		state->loaded = pm_loaded_create("prompt_manager prompts of one render");
 	entry = hash_search(state->loaded, &key, HASH_ENTER, &found);
-	if (found && strcmp(entry->prompt_id, prompt_id) == 0)
+	if (found && entry->prompt_id != NULL && strcmp(entry->prompt_id, prompt_id) == 0)
+	{
+		*first = false;
 		return entry->prompt;
+	}
+	*first = true;
+	entry->prompt_id = NULL;	/* until read: an error may come first */
+
+	/* read earlier in the batch? */
+	if (state->batch != NULL)
+	{
+		PmLoadedEntry *shared;
+		bool		shared_found;
+
+		shared = hash_search(state->batch->loaded, &key, HASH_ENTER, &shared_found);
+		if (shared_found && shared->prompt_id != NULL &&
+			strcmp(shared->prompt_id, prompt_id) == 0)
+			prompt = shared->prompt;
+		else
+		{
+			/* new, or another id with the same hash: read again later */
+			shared->prompt_id = NULL;
+			prompt = pm_load_prompt(prompt_id);
+			shared->prompt = prompt;
+			shared->prompt_id = MemoryContextStrdup(state->batch->cxt, prompt_id);
+		}
+		have = true;
+	}
+	if (!have)
+		prompt = pm_load_prompt(prompt_id);
 
 	/* new, or another id with the same hash: that one is read again later */
 	entry->prompt_id = pstrdup(prompt_id);
-	entry->prompt = pm_load_prompt(prompt_id);
-	if (entry->prompt != NULL)
+	entry->prompt = prompt;
+	return prompt;
+}
+
+/* The compiled prompt prompt_id, recorded as a dependency of the output. */
+static PmCompiledPrompt *
+pm_render_load(PmRenderState *state, const char *prompt_id)
+{
+	bool		first;
+	PmCompiledPrompt *prompt = pm_render_read(state, prompt_id, &first);
+
+	if (first && prompt != NULL)
 	{
 		PmCacheDependency *dep = palloc(sizeof(PmCacheDependency));
 
-		dep->prompt_id = entry->prompt->prompt_id;
-		dep->revision = entry->prompt->revision;
+		dep->prompt_id = prompt->prompt_id;
+		dep->revision = prompt->revision;
 		state->deps = lappend(state->deps, dep);
 	}
-	return entry->prompt;
+	return prompt;
 }
 
 /*
@@ -446,8 +539,11 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 		else if (pm_missing_parameter == PM_MISSING_KEEP)
 			need += tpl->keywords[seg->off].len;
 	}
-	pm_check_output_size(state, need);
-	enlargeStringInfo(state->out, (int) need);
+	if (state->line_sink == NULL)
+	{
+		pm_check_output_size(state, need);
+		enlargeStringInfo(state->out, (int) need);
+	}
 
 	for (i = 0; i < tpl->nsegments; i++)
 	{
@@ -476,10 +572,14 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 	error_context_stack = errcallback.previous;
 }
 
-/* Set up a render of root (a stored prompt's id, or NULL for inline). */
+/*
+ * Set up a render of root (a stored prompt's id, or NULL for inline).
+ * opts may be NULL.
+ */
 static void
 pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
-					 const char *root_id, Jsonb *params)
+					 const char *root_id, Jsonb *params,
+					 const PmRenderOptions *opts)
 {
 	MemoryContext old;
 
@@ -494,17 +594,35 @@ pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
 		state->layers[0] = pm_params_from_jsonb(params, "params");
 	if (pm_render_timeout > 0)
 		state->started = GetCurrentTimestamp();
+	if (opts != NULL)
+	{
+		state->batch = opts->batch;
+		state->line_sink = opts->line_sink;
+		state->line_sink_arg = opts->line_sink_arg;
+	}
 
-	/* the result lives in the caller's context, laid out as a text datum */
+	/*
+	 * The result lives in the caller's context, laid out as a text datum;
+	 * a streamed render keeps only its unfinished line.
+	 */
 	old = MemoryContextSwitchTo(result_cxt);
 	state->out = makeStringInfo();
-	appendStringInfoSpaces(state->out, VARHDRSZ);
+	if (state->line_sink == NULL)
+		appendStringInfoSpaces(state->out, VARHDRSZ);
 	MemoryContextSwitchTo(old);
 }
 
+/* The rendered text; or NULL after the last line of a streamed render. */
 static text *
 pm_render_result(PmRenderState *state)
 {
+	if (state->line_sink != NULL)
+	{
+		if (state->produced)
+			state->line_sink(state->line_sink_arg, state->out->data,
+							 state->out->len);
+		return NULL;
+	}
 	SET_VARSIZE(state->out->data, state->out->len);
 	return (text *) state->out->data;
 }
@@ -518,6 +636,7 @@ typedef struct PmRenderRequest
 	const char *prompt_id;
 	text	   *template_text;
 	Jsonb	   *params;
+	PmRenderOptions *opts;		/* or NULL */
 	MemoryContext result_cxt;
 	bool		store;			/* store the result in the shared cache */
 	PmCacheRequest cache;		/* its key, when store is set */
@@ -529,10 +648,17 @@ pm_render_request(PmRenderRequest *req)
 	PmRenderState state;
 	text	   *result;
 
-	pm_render_state_init(&state, req->result_cxt, req->prompt_id, req->params);
+	pm_render_state_init(&state, req->result_cxt, req->prompt_id, req->params,
+						 req->opts);
 	if (req->prompt_id != NULL)
 	{
-		PmCompiledPrompt *prompt = pm_load_prompt(req->prompt_id);
+		PmCompiledPrompt *prompt;
+		bool		first;
+
+		if (state.batch != NULL)
+			prompt = pm_render_read(&state, req->prompt_id, &first);
+		else
+			prompt = pm_load_prompt(req->prompt_id);
 
 		if (prompt == NULL)
 			pm_missing_prompt(&state, req->prompt_id, NULL, 0, 0, false);
@@ -570,7 +696,8 @@ pm_render_from_cache(PmRenderRequest *req)
 	text	   *hit;
 
 	req->store = false;
-	if (!pm_cache_active() || !pm_visibility_unrestricted())
+	if ((req->opts != NULL && req->opts->line_sink != NULL) ||
+		!pm_cache_active() || !pm_visibility_unrestricted())
 		return NULL;
 
 	if (req->prompt_id != NULL)
@@ -590,7 +717,10 @@ pm_render_from_cache(PmRenderRequest *req)
 							  true, 0, pm_storage_table()->relid,
 							  req->params);
 
-	hit = pm_cache_lookup(creq);
+	if (req->opts != NULL && req->opts->cache_checked)
+		hit = NULL;				/* the caller looked it up already */
+	else
+		hit = pm_cache_lookup(creq);
 	if (hit == NULL)
 		req->store = true;
 	return hit;
@@ -609,7 +739,9 @@ pm_render_top(PmRenderRequest *req)
 
 	req->result_cxt = CurrentMemoryContext;
 	result = pm_render_from_cache(req);
-	if (result != NULL)
+	if (req->opts != NULL)
+		req->opts->from_cache = result != NULL;
+	if (result != NULL || (req->opts != NULL && req->opts->cache_only))
 		return result;
 
 	work_cxt = AllocSetContextCreate(req->result_cxt, "prompt_manager render",
@@ -636,6 +768,40 @@ pm_render_prompt(const char *prompt_id, Jsonb *params)
 	PmRenderRequest req = {.prompt_id = prompt_id, .params = params};
 
 	return pm_render_top(&req);
+}
+
+text *
+pm_render_prompt_opts(const char *prompt_id, Jsonb *params,
+					  PmRenderOptions *opts)
+{
+	PmRenderRequest req = {.prompt_id = prompt_id, .params = params, .opts = opts};
+
+	return pm_render_top(&req);
+}
+
+PmRenderBatch *
+pm_render_batch_begin(void)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	PmRenderBatch *batch;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "prompt_manager batch",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	batch = palloc0(sizeof(PmRenderBatch));
+	batch->cxt = cxt;
+	batch->loaded = pm_loaded_create("prompt_manager prompts of one batch");
+	MemoryContextSwitchTo(old);
+	pm_template_cache_begin();
+	return batch;
+}
+
+void
+pm_render_batch_end(PmRenderBatch *batch)
+{
+	pm_template_cache_end();
+	MemoryContextDelete(batch->cxt);
 }
 
 text *
@@ -758,7 +924,7 @@ pm_prompt_keywords_work(const char *prompt_id, MemoryContext result_cxt)
 	PmCompiledPrompt *prompt;
 	HASHCTL		ctl;
 
-	pm_render_state_init(&state, CurrentMemoryContext, prompt_id, NULL);
+	pm_render_state_init(&state, CurrentMemoryContext, prompt_id, NULL, NULL);
 	memset(&set, 0, sizeof(set));
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(uint64);

@@ -9,6 +9,7 @@
 #define PM_RENDER_H
 
 #include "utils/array.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
 /*
@@ -20,6 +21,38 @@ extern text *pm_render_prompt(const char *prompt_id, Jsonb *params);
 
 /* Render template_text given inline; its includes come from pm_prompts. */
 extern text *pm_render_inline(text *template_text, Jsonb *params);
+
+/*
+ * A batch of renders (pm_bulk_render): every prompt, root or include, is
+ * read once for the whole batch, and the compiled templates stay valid
+ * until pm_render_batch_end().  The caller must end the batch however it
+ * leaves (PG_FINALLY).
+ */
+typedef struct PmRenderBatch PmRenderBatch;
+
+extern PmRenderBatch *pm_render_batch_begin(void);
+extern void pm_render_batch_end(PmRenderBatch *batch);
+
+/* Called with each line of a streamed render, without its '\n'. */
+typedef void (*PmLineSink) (void *arg, const char *line, Size len);
+
+/* What else one render does, beyond pm_render_prompt(). */
+typedef struct PmRenderOptions
+{
+	PmRenderBatch *batch;		/* read prompts through this batch, or NULL */
+	PmLineSink	line_sink;		/* stream lines to it (no cache, no text) */
+	void	   *line_sink_arg;
+	bool		cache_only;		/* return a cached rendering or NULL */
+	bool		cache_checked;	/* the cache was asked already: render */
+	bool		from_cache;		/* out: the result came from the cache */
+} PmRenderOptions;
+
+/*
+ * pm_render_prompt with options.  With a line sink, returns NULL: the
+ * lines went to the sink.
+ */
+extern text *pm_render_prompt_opts(const char *prompt_id, Jsonb *params,
+								   PmRenderOptions *opts);
 
 /* The keywords prompt_id and its includes use, in first-use order. */
 extern ArrayType *pm_prompt_keywords(const char *prompt_id);

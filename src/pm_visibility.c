@@ -16,9 +16,10 @@
  * The answers stay valid while the "snapshot identity" below is unchanged:
  *	 - the snapshot's view of other transactions (xmin, xmax and the lists
  *	   of transactions in progress), which fixes which commits are seen;
- *	 - our own transaction, subtransaction and command id, which fix which
- *	   of our own changes are seen (a rolled-back savepoint starts a new
- *	   subtransaction, a new statement after a change a new command id);
+ *	 - our own transaction, its command id and how many of its
+ *	   subtransactions were rolled back, which fix which of our own changes
+ *	   are seen (a new statement after a change has a new command id; a
+ *	   rolled-back savepoint takes its changes away);
  *	 - the role and row_security, which decide what the role may read.
  * Nothing here relies on triggers, so it holds on a hot standby too, where
  * the primary's changes arrive by WAL replay.
@@ -55,7 +56,7 @@
 typedef struct PmSnapshotIdentity
 {
 	LocalTransactionId lxid;
-	SubTransactionId subxid;
+	uint64		subxact_aborts;
 	CommandId	curcid;
 	Oid			userid;
 	bool		row_security;
@@ -83,6 +84,23 @@ static PmSnapshotIdentity pm_memo_identity;
 static TransactionId *pm_memo_xip = NULL;	/* copies, in pm_memo_cxt */
 static TransactionId *pm_memo_subxip = NULL;
 static bool pm_memo_unrestricted = false;
+
+/* Subtransactions rolled back in this backend (see pm_visibility_init). */
+static uint64 pm_subxact_aborts = 0;
+
+static void
+pm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		pm_subxact_aborts++;
+}
+
+void
+pm_visibility_init(void)
+{
+	RegisterSubXactCallback(pm_subxact_callback, NULL);
+}
 
 /* Does the memo describe what snapshot (with the rest of identity) sees? */
 static bool
@@ -153,7 +171,7 @@ pm_memo_refresh(void)
 
 	memset(&id, 0, sizeof(id));
 	id.lxid = MyProc->lxid;
-	id.subxid = GetCurrentSubTransactionId();
+	id.subxact_aborts = pm_subxact_aborts;
 	id.curcid = snapshot->curcid;
 	id.userid = GetUserId();
 	id.row_security = row_security;

@@ -10,6 +10,9 @@
 #ifndef PM_VISIBILITY_H
 #define PM_VISIBILITY_H
 
+/* Called from _PG_init: watch for rolled-back subtransactions. */
+extern void pm_visibility_init(void);
+
 /*
  * May the current role read all of pm_prompts, under the current snapshot?
  * True when it has SELECT on the table and no row-level security policy

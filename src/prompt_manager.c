@@ -18,6 +18,7 @@
 
 #include "pm_cache.h"
 #include "pm_settings.h"
+#include "pm_visibility.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,6 +28,7 @@ void
 _PG_init(void)
 {
 	pm_define_settings();
+	pm_visibility_init();
 	if (process_shared_preload_libraries_in_progress)
 		pm_cache_install_hooks();
 }

@@ -1,0 +1,281 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_bulk.c
+ *		pm_bulk_render: many renders in one call.
+ *
+ * The requests form one render batch (pm_render_batch_begin): every
+ * prompt, root or include, is read once for the whole call, however many
+ * requests use it.  Each request is first asked of the shared cache; a hit
+ * cannot fail.  A miss is rendered inside a subtransaction, so that a bad
+ * request (missing prompt, bad parameters, cycle, missing keyword in error
+ * mode...) gives its own row with the error and its SQLSTATE while the
+ * other rows still render.  Query cancel, statement timeout and resource
+ * errors are not caught: they stop the whole call.
+ *
+ * Rows go to a tuplestore, which spills to disk past work_mem, and the
+ * memory of each request is released before the next: a million requests
+ * never hold all their results in memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/tuplestore.h"
+
+#include "pm_errors.h"
+#include "pm_render.h"
+
+PG_FUNCTION_INFO_V1(pm_bulk_render);
+
+#define PM_BULK_COLUMNS 6
+
+/* One request: its prompt id and its parameters (NULL: none). */
+typedef struct PmBulkRequest
+{
+	char	   *prompt_id;
+	Jsonb	   *params;
+} PmBulkRequest;
+
+/* The value of key in the object container, or NULL. */
+static JsonbValue *
+pm_object_field(JsonbContainer *object, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(object, JB_FOBJECT, &k);
+}
+
+/*
+ * Read request i (0-based) of the array, raising for a malformed element:
+ * that is an error of the call, not of one request.
+ */
+static void
+pm_bulk_read_request(Jsonb *requests, uint32 i, PmBulkRequest *req,
+					 bool check_only)
+{
+	JsonbValue *elem = getIthJsonbValueFromContainer(&requests->root, i);
+	JsonbValue *id;
+	JsonbValue *params;
+
+	if (elem == NULL || elem->type != jbvBinary ||
+		!JsonContainerIsObject(elem->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("element %u of requests is not a JSON object", i + 1),
+				 errhint("Each request is {\"prompt_id\": \"...\", \"parameters\": {...}}.")));
+	id = pm_object_field(elem->val.binary.data, "prompt_id");
+	if (id == NULL || id->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("element %u of requests has no \"prompt_id\" string", i + 1),
+				 errhint("Each request is {\"prompt_id\": \"...\", \"parameters\": {...}}.")));
+	if (check_only)
+		return;
+
+	req->prompt_id = pnstrdup(id->val.string.val, id->val.string.len);
+	params = pm_object_field(elem->val.binary.data, "parameters");
+	if (params == NULL || params->type == jbvNull)
+		req->params = NULL;
+	else
+		req->params = JsonbValueToJsonb(params);	/* checked when rendered */
+}
+
+/* Is this error one that must stop the whole call? */
+static bool
+pm_bulk_fatal_error(int sqlerrcode)
+{
+	char		class0 = PGUNSIXBIT(sqlerrcode);
+	char		class1 = PGUNSIXBIT(sqlerrcode >> 6);
+
+	/* 53 insufficient resources, 57 operator intervention (cancel,
+	 * timeout, shutdown), 58 system error, XX internal error */
+	return (class0 == '5' && (class1 == '3' || class1 == '7' || class1 == '8')) ||
+		(class0 == 'X' && class1 == 'X');
+}
+
+/*
+ * Render one request that the cache did not answer, in a subtransaction.
+ * On a caught error, *result is NULL and *error and *sqlstate say why.
+ */
+static void
+pm_bulk_render_one(PmRenderBatch *batch, PmBulkRequest *req, text **result,
+				   char **error, char **sqlstate)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	PmRenderOptions opts;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.batch = batch;
+	opts.cache_checked = true;
+
+	*result = NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		*result = pm_render_prompt_opts(req->prompt_id, req->params, &opts);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+
+		if (pm_bulk_fatal_error(edata->sqlerrcode))
+			ReThrowError(edata);
+		*result = NULL;
+		*error = edata->message ? pstrdup(edata->message) : pstrdup("unknown error");
+		*sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
+	}
+	PG_END_TRY();
+}
+
+/* Render every request into the tuplestore. */
+static void
+pm_bulk_run(PmRenderBatch *batch, Jsonb *requests, uint32 n,
+			Tuplestorestate *store, TupleDesc tupdesc)
+{
+	MemoryContext request_cxt;
+	MemoryContext old;
+	uint32		i;
+
+	request_cxt = AllocSetContextCreate(CurrentMemoryContext,
+										"prompt_manager bulk request",
+										ALLOCSET_DEFAULT_SIZES);
+	for (i = 0; i < n; i++)
+	{
+		PmBulkRequest req;
+		PmRenderOptions opts;
+		text	   *result;
+		char	   *error = NULL;
+		char	   *sqlstate = NULL;
+		Datum		values[PM_BULK_COLUMNS];
+		bool		nulls[PM_BULK_COLUMNS];
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(request_cxt);
+		old = MemoryContextSwitchTo(request_cxt);
+
+		pm_bulk_read_request(requests, i, &req, false);
+
+		/* the cache first: a hit cannot fail */
+		memset(&opts, 0, sizeof(opts));
+		opts.batch = batch;
+		opts.cache_only = true;
+		result = NULL;
+		PG_TRY();
+		{
+			result = pm_render_prompt_opts(req.prompt_id, req.params, &opts);
+		}
+		PG_CATCH();
+		{
+			/* bad params can fail before the lookup: render to report it */
+			MemoryContextSwitchTo(request_cxt);
+			FlushErrorState();
+			result = NULL;
+		}
+		PG_END_TRY();
+		if (result == NULL)
+			pm_bulk_render_one(batch, &req, &result, &error, &sqlstate);
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int64GetDatum((int64) i + 1);
+		values[1] = CStringGetTextDatum(req.prompt_id);
+		values[2] = BoolGetDatum(result != NULL);
+		if (result != NULL)
+			values[3] = PointerGetDatum(result);
+		else
+			nulls[3] = true;
+		if (error != NULL)
+		{
+			values[4] = CStringGetTextDatum(error);
+			values[5] = CStringGetTextDatum(sqlstate);
+		}
+		else
+			nulls[4] = nulls[5] = true;
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+		MemoryContextSwitchTo(old);
+	}
+	MemoryContextDelete(request_cxt);
+}
+
+/*
+ * pm_bulk_render(requests jsonb) RETURNS TABLE(ord bigint, prompt_id text,
+ *	 ok boolean, result text, error text, sqlstate text)
+ */
+Datum
+pm_bulk_render(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *requests = PG_GETARG_JSONB_P(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	MemoryContext old;
+	PmRenderBatch *batch;
+	uint32		n;
+	uint32		i;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	if (!JB_ROOT_IS_ARRAY(requests) || JB_ROOT_IS_SCALAR(requests))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("requests must be a JSON array"),
+				 errhint("Pass '[{\"prompt_id\": \"...\", \"parameters\": {...}}, ...]'.")));
+	n = JB_ROOT_COUNT(requests);
+
+	/* a malformed element fails the call before anything is rendered */
+	for (i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		pm_bulk_read_request(requests, i, NULL, true);
+	}
+
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tupdesc = CreateTupleDescCopy(tupdesc);
+	store = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = tupdesc;
+	MemoryContextSwitchTo(old);
+
+	batch = pm_render_batch_begin();
+	PG_TRY();
+	{
+		pm_bulk_run(batch, requests, n, store, tupdesc);
+	}
+	PG_FINALLY();
+	{
+		pm_render_batch_end(batch);
+	}
+	PG_END_TRY();
+
+	return (Datum) 0;
+}
