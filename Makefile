@@ -45,6 +45,14 @@ REGRESS = setup table format keywords directives includes settings errors \
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
 	--temp-config=$(srcdir)/test/$(PM_CONFIG).conf
 
+# Isolation tests of the shared render cache (test/isolation/specs), with
+# the library preloaded only.  ":=" so that ISOLATION is really empty, and
+# PGXS runs no isolation step at all, with PM_CONFIG=nopreload.
+ISOLATION := $(if $(filter preload,$(PM_CONFIG)),cache_commit cache_txn cache_snapshot cache_missing cache_privileges)
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \
+	--temp-instance=$(CURDIR)/tmp_check_iso \
+	--temp-config=$(srcdir)/test/preload.conf
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -63,4 +71,5 @@ test/unit/test_template: test/unit/test_template.c src/pm_template.c src/pm_temp
 unitcheck: test/unit/test_template
 	test/unit/test_template
 
-EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template results regression.diffs regression.out
+EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template results regression.diffs regression.out \
+	tmp_check_iso output_iso

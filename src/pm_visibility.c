@@ -24,9 +24,10 @@
  * Nothing here relies on triggers, so it holds on a hot standby too, where
  * the primary's changes arrive by WAL replay.
  *
- * Whether the cache may answer at all is learned once per identity too:
- * the role must have SELECT on pm_prompts and no row-level security may
- * apply to it.  When a policy applies, the cache is not used: a policy can
+ * Whether the cache may answer at all is learned once per identity too,
+ * and again at any statement that follows a catalog change (a REVOKE, a
+ * new policy), as a query would see it: the role must have SELECT on
+ * pm_prompts and no row-level security may apply to it.  When a policy applies, the cache is not used: a policy can
  * depend on anything (a setting, the time), so only reading the table
  * through the executor is sure to apply it.
  *
@@ -37,12 +38,15 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "storage/sinval.h"
 #include "utils/acl.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/snapshot.h"
+#include "utils/timestamp.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -102,6 +106,15 @@ pm_visibility_init(void)
 	RegisterSubXactCallback(pm_subxact_callback, NULL);
 }
 
+/*
+ * Privileges and policies are checked again at every new statement that
+ * follows catalog invalidations: a REVOKE committed by another session
+ * applies to our next statement, as it would to a query, even inside one
+ * REPEATABLE READ transaction.
+ */
+static TimestampTz pm_access_statement = 0;
+static uint64 pm_access_inval_counter = 0;
+
 /* Does the memo describe what snapshot (with the rest of identity) sees? */
 static bool
 pm_memo_matches(Snapshot snapshot, const PmSnapshotIdentity *id)
@@ -118,13 +131,22 @@ pm_memo_matches(Snapshot snapshot, const PmSnapshotIdentity *id)
 	return true;
 }
 
+/* May the role read the whole table (SELECT, no row-level security)? */
+static void
+pm_check_access(const PmSnapshotIdentity *id)
+{
+	pm_memo_unrestricted =
+		pg_class_aclcheck(id->relid, id->userid, ACL_SELECT) == ACLCHECK_OK &&
+		check_enable_rls(id->relid, InvalidOid, true) != RLS_ENABLED;
+	pm_access_statement = GetCurrentStatementStartTimestamp();
+	pm_access_inval_counter = SharedInvalidMessageCounter;
+}
+
 /* Start a new memo for snapshot and identity. */
 static void
 pm_memo_reset(Snapshot snapshot, const PmSnapshotIdentity *id)
 {
 	HASHCTL		ctl;
-	AclResult	acl;
-
 	if (pm_memo_cxt == NULL)
 		pm_memo_cxt = AllocSetContextCreate(TopMemoryContext,
 											"prompt_manager visibility",
@@ -153,11 +175,7 @@ pm_memo_reset(Snapshot snapshot, const PmSnapshotIdentity *id)
 		memcpy(pm_memo_subxip, snapshot->subxip, sizeof(TransactionId) * id->subxcnt);
 	}
 
-	/* may the cache answer for this role? */
-	acl = pg_class_aclcheck(id->relid, id->userid, ACL_SELECT);
-	pm_memo_unrestricted = acl == ACLCHECK_OK &&
-		check_enable_rls(id->relid, InvalidOid, true) != RLS_ENABLED;
-
+	pm_check_access(id);
 	memcpy(&pm_memo_identity, id, sizeof(PmSnapshotIdentity));
 	pm_memo_valid = true;
 }
@@ -168,6 +186,16 @@ pm_memo_refresh(void)
 {
 	Snapshot	snapshot = GetActiveSnapshot();
 	PmSnapshotIdentity id;
+
+	/*
+	 * At a new statement, take in catalog changes (a REVOKE, a new policy)
+	 * as a query would when it opens its tables.
+	 */
+	if (GetCurrentStatementStartTimestamp() != pm_access_statement)
+	{
+		AcceptInvalidationMessages();
+		pm_access_statement = GetCurrentStatementStartTimestamp();
+	}
 
 	memset(&id, 0, sizeof(id));
 	id.lxid = MyProc->lxid;
@@ -186,6 +214,8 @@ pm_memo_refresh(void)
 	if (!pm_memo_matches(snapshot, &id) ||
 		hash_get_num_entries(pm_memo) > PM_VISIBILITY_MAX_ENTRIES)
 		pm_memo_reset(snapshot, &id);
+	else if (SharedInvalidMessageCounter != pm_access_inval_counter)
+		pm_check_access(&id);	/* same snapshot, catalogs changed */
 }
 
 bool
