@@ -59,15 +59,25 @@ CREATE INDEX pm_prompts_usage_idx ON @extschema@.pm_prompts
 CREATE INDEX pm_prompts_category_idx ON @extschema@.pm_prompts
 	(category, status, updated_at DESC);
 
--- Stamps every inserted or updated row with a new revision; an update also
--- sets updated_at.  An insert keeps the created_at/updated_at it is given,
--- so a pg_dump restore keeps the original times.
+-- Stamps every inserted row, and every update of what a render reads
+-- (prompt_id, content, parameters), with a new revision; every update sets
+-- updated_at.  Bookkeeping updates (usage_count, status, metadata, ...)
+-- keep the revision, so they do not make caches render again.  An insert
+-- keeps the created_at/updated_at it is given, so a pg_dump restore keeps
+-- the original times.
 CREATE FUNCTION @extschema@.pm_prompts_stamp() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	NEW.revision := pg_catalog.nextval('@extschema@.pm_prompts_revision_seq'::pg_catalog.regclass);
+	IF TG_OP = 'INSERT'
+		OR NEW.prompt_id IS DISTINCT FROM OLD.prompt_id
+		OR NEW.content IS DISTINCT FROM OLD.content
+		OR NEW.parameters IS DISTINCT FROM OLD.parameters
+		OR NEW.revision IS DISTINCT FROM OLD.revision
+	THEN
+		NEW.revision := pg_catalog.nextval('@extschema@.pm_prompts_revision_seq'::pg_catalog.regclass);
+	END IF;
 	IF TG_OP = 'UPDATE' THEN
 		NEW.updated_at := pg_catalog.now();
 	END IF;
@@ -181,3 +191,50 @@ LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 100;
 
 COMMENT ON FUNCTION @extschema@.pm_bulk_render(jsonb) IS
 	'render [{"prompt_id": ..., "parameters": {...}}, ...]: one row per request, in order; a bad request gives ok = false with its error';
+
+CREATE FUNCTION @extschema@.pm_render_lines(prompt_id text, params jsonb DEFAULT '{}')
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'pm_render_lines'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED ROWS 1000;
+
+COMMENT ON FUNCTION @extschema@.pm_render_lines(text, jsonb) IS
+	'the rendering of a stored prompt, one row per line, streamed without building the whole text';
+
+-- Reading and search.  SQL functions, inlined by the planner (no SET
+-- clause, every name schema-qualified), so that the indexes of pm_prompts
+-- serve them and EXPLAIN shows it.
+
+CREATE FUNCTION @extschema@.pm_get(prompt_id text)
+RETURNS SETOF @extschema@.pm_prompts
+LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
+AS $$
+	SELECT p.* FROM @extschema@.pm_prompts AS p
+	WHERE p.prompt_id OPERATOR(pg_catalog.=) $1
+$$;
+
+COMMENT ON FUNCTION @extschema@.pm_get(text) IS
+	'one prompt: content, parameters, metadata, revision and times';
+
+CREATE FUNCTION @extschema@.pm_search(query text DEFAULT NULL, metadata jsonb DEFAULT NULL,
+	category text DEFAULT NULL, status text DEFAULT 'active', max_results integer DEFAULT 20)
+RETURNS TABLE(prompt_id text, prompt_category text, prompt_status text,
+	prompt_metadata jsonb, rank real, updated_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT p.prompt_id, p.category, p.status, p.metadata,
+		CASE WHEN $1 IS NULL THEN NULL::real
+			ELSE pg_catalog.ts_rank(pg_catalog.to_tsvector('pg_catalog.english'::pg_catalog.regconfig, p.content),
+				pg_catalog.websearch_to_tsquery('pg_catalog.english'::pg_catalog.regconfig, $1)) END,
+		p.updated_at
+	FROM @extschema@.pm_prompts AS p
+	WHERE ($1 IS NULL OR pg_catalog.to_tsvector('pg_catalog.english'::pg_catalog.regconfig, p.content)
+			OPERATOR(pg_catalog.@@) pg_catalog.websearch_to_tsquery('pg_catalog.english'::pg_catalog.regconfig, $1))
+		AND ($2 IS NULL OR p.metadata OPERATOR(pg_catalog.@>) $2)
+		AND ($3 IS NULL OR p.category OPERATOR(pg_catalog.=) $3)
+		AND ($4 IS NULL OR p.status OPERATOR(pg_catalog.=) $4)
+	ORDER BY 5 DESC NULLS LAST, p.updated_at DESC, p.prompt_id
+	LIMIT $5
+$$;
+
+COMMENT ON FUNCTION @extschema@.pm_search(text, jsonb, text, text, integer) IS
+	'full-text search (websearch syntax, ranked) with metadata containment, category and status filters';

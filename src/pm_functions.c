@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -31,6 +32,7 @@ PG_FUNCTION_INFO_V1(pm_invalidate);
 PG_FUNCTION_INFO_V1(pm_cache_reset_all);
 PG_FUNCTION_INFO_V1(pm_cache_stats);
 PG_FUNCTION_INFO_V1(pm_cache_entries);
+PG_FUNCTION_INFO_V1(pm_render_lines);
 
 /*
  * pm_render(prompt_id text, params jsonb DEFAULT '{}') RETURNS text
@@ -208,5 +210,70 @@ pm_cache_entries(PG_FUNCTION_ARGS)
 																			TimestampTzGetDatum(info->created))));
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}
+	return (Datum) 0;
+}
+
+/* Where pm_render_lines puts each line. */
+typedef struct PmLinesSink
+{
+	Tuplestorestate *store;
+	TupleDesc	tupdesc;
+} PmLinesSink;
+
+static void
+pm_lines_put(void *arg, const char *line, Size len)
+{
+	PmLinesSink *sink = (PmLinesSink *) arg;
+	Datum		value;
+	bool		isnull = false;
+
+	value = PointerGetDatum(cstring_to_text_with_len(line, len));
+	tuplestore_putvalues(sink->store, sink->tupdesc, &value, &isnull);
+	pfree(DatumGetPointer(value));
+}
+
+/*
+ * pm_render_lines(prompt_id text, params jsonb DEFAULT '{}')
+ * RETURNS SETOF text
+ *
+ * The rendering, one row per line (the rows of string_to_table(pm_render(),
+ * E'\n')), without ever holding the whole text: lines go to a tuplestore,
+ * which spills to disk past work_mem.  Never from the shared cache.
+ */
+Datum
+pm_render_lines(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PmRenderOptions opts;
+	PmLinesSink sink;
+	MemoryContext old;
+	char	   *prompt_id;
+	Jsonb	   *params = NULL;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	sink.tupdesc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(sink.tupdesc, (AttrNumber) 1, "line", TEXTOID, -1, 0);
+	sink.store = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = sink.store;
+	rsinfo->setDesc = sink.tupdesc;
+	MemoryContextSwitchTo(old);
+
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	prompt_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1))
+		params = PG_GETARG_JSONB_P(1);
+
+	memset(&opts, 0, sizeof(opts));
+	opts.line_sink = pm_lines_put;
+	opts.line_sink_arg = &sink;
+	pm_render_prompt_opts(prompt_id, params, &opts);
 	return (Datum) 0;
 }

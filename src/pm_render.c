@@ -25,7 +25,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "portability/instr_time.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/resowner.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -38,6 +44,7 @@
 
 #include "pm_cache.h"
 #include "pm_errors.h"
+#include "pm_stats.h"
 #include "pm_params.h"
 #include "pm_render.h"
 #include "pm_settings.h"
@@ -727,22 +734,87 @@ pm_render_from_cache(PmRenderRequest *req)
 }
 
 /*
- * Run a top-level render: from the shared cache when it has the answer,
- * otherwise in a work context of its own, with the compiled templates it
- * uses kept alive until it ends (however it ends).
+ * The failures prompt_manager.error_handler answers: those of the prompt
+ * itself (missing prompt or include, cycle, depth, unknown or malformed
+ * directive, missing parameter in error mode), not bad arguments, limits
+ * or the server's own errors.
+ */
+static bool
+pm_prompt_level_error(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_PM_PROMPT_NOT_FOUND ||
+		sqlerrcode == ERRCODE_PM_INCLUDE_CYCLE ||
+		sqlerrcode == ERRCODE_PM_INCLUDE_DEPTH ||
+		sqlerrcode == ERRCODE_PM_UNKNOWN_DIRECTIVE ||
+		sqlerrcode == ERRCODE_PM_MISSING_PARAMETER ||
+		sqlerrcode == ERRCODE_PM_INVALID_DIRECTIVE;
+}
+
+/* May the current role execute function fn? */
+static AclResult
+object_aclcheck_compat(Oid fn)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE);
+#else
+	return pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
+#endif
+}
+
+/*
+ * Call prompt_manager.error_handler(prompt_id, sqlstate, message); its
+ * result (possibly NULL) is the render's.
  */
 static text *
-pm_render_top(PmRenderRequest *req)
+pm_call_error_handler(const char *prompt_id, int sqlerrcode, const char *message)
+{
+	char	   *signature = psprintf("%s(text,text,text)", pm_error_handler);
+	Datum		fn_datum;
+	Oid			fn;
+	AclResult	acl;
+	LOCAL_FCINFO(fcinfo, 3);
+	FmgrInfo	flinfo;
+	Datum		result;
+
+	fn_datum = DirectFunctionCall1(to_regprocedure, CStringGetTextDatum(signature));
+	fn = fn_datum ? DatumGetObjectId(fn_datum) : InvalidOid;
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("prompt_manager.error_handler names no function %s", signature),
+				 errhint("The handler is a function (prompt_id text, sqlstate text, message text) RETURNS text.")));
+	if (get_func_rettype(fn) != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("prompt_manager.error_handler function %s must return text", signature)));
+	acl = object_aclcheck_compat(fn);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FUNCTION, get_func_name(fn));
+
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 3, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = prompt_id ? CStringGetTextDatum(prompt_id) : (Datum) 0;
+	fcinfo->args[0].isnull = prompt_id == NULL;
+	fcinfo->args[1].value = CStringGetTextDatum(unpack_sql_state(sqlerrcode));
+	fcinfo->args[1].isnull = false;
+	fcinfo->args[2].value = CStringGetTextDatum(message ? message : "");
+	fcinfo->args[2].isnull = false;
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		return NULL;
+	return DatumGetTextPP(result);
+}
+
+/*
+ * Render req (not from the cache) in a work context of its own, with the
+ * compiled templates it uses kept alive until it ends.  A failure is
+ * counted in pm_stats and raised again.
+ */
+static text *
+pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
 {
 	MemoryContext work_cxt;
 	text	   *volatile result = NULL;
-
-	req->result_cxt = CurrentMemoryContext;
-	result = pm_render_from_cache(req);
-	if (req->opts != NULL)
-		req->opts->from_cache = result != NULL;
-	if (result != NULL || (req->opts != NULL && req->opts->cache_only))
-		return result;
 
 	work_cxt = AllocSetContextCreate(req->result_cxt, "prompt_manager render",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -752,13 +824,124 @@ pm_render_top(PmRenderRequest *req)
 	{
 		result = pm_render_request(req);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		pm_template_cache_end();
+		if (track)
+		{
+			instr_time	elapsed;
+
+			INSTR_TIME_SET_CURRENT(elapsed);
+			INSTR_TIME_SUBTRACT(elapsed, start);
+			pm_stats_count(req->prompt_id, false, true,
+						   INSTR_TIME_GET_MILLISEC(elapsed), 0);
+		}
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	pm_template_cache_end();
 	MemoryContextSwitchTo(req->result_cxt);
 	MemoryContextDelete(work_cxt);
+	return result;
+}
+
+/*
+ * pm_render_guarded inside a subtransaction, so that a prompt-level
+ * failure can be answered by prompt_manager.error_handler.
+ */
+static text *
+pm_render_with_handler(PmRenderRequest *req, bool track, instr_time start)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	text	   *volatile result = NULL;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		result = pm_render_guarded(req, track, start);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+
+	if (edata == NULL)
+		return result;
+	if (!pm_prompt_level_error(edata->sqlerrcode))
+		ReThrowError(edata);
+	return pm_call_error_handler(req->prompt_id, edata->sqlerrcode, edata->message);
+}
+
+/*
+ * Run a top-level render: from the shared cache when it has the answer,
+ * otherwise rendered (answered by the error handler when one is set and
+ * the render fails for a prompt-level reason), counted in pm_stats.
+ */
+static text *
+pm_render_top(PmRenderRequest *req)
+{
+	bool		track = pm_stats_active();
+	bool		timed_lookup = track && pm_stats_time_this_hit();
+	instr_time	start;
+	text	   *result;
+
+	req->result_cxt = CurrentMemoryContext;
+	if (timed_lookup)
+		INSTR_TIME_SET_CURRENT(start);
+	result = pm_render_from_cache(req);
+	if (req->opts != NULL)
+		req->opts->from_cache = result != NULL;
+	if (result != NULL)
+	{
+		if (track)
+		{
+			double		ms = -1;
+
+			if (timed_lookup)
+			{
+				instr_time	elapsed;
+
+				INSTR_TIME_SET_CURRENT(elapsed);
+				INSTR_TIME_SUBTRACT(elapsed, start);
+				ms = INSTR_TIME_GET_MILLISEC(elapsed);
+			}
+			pm_stats_count(req->prompt_id, true, false, ms, VARSIZE_ANY_EXHDR(result));
+		}
+		return result;
+	}
+	if (req->opts != NULL && req->opts->cache_only)
+		return NULL;
+
+	if (track && !timed_lookup)
+		INSTR_TIME_SET_CURRENT(start);
+	if (pm_error_handler != NULL && pm_error_handler[0] != '\0' &&
+		!(req->opts != NULL && req->opts->batch != NULL))
+		result = pm_render_with_handler(req, track, start);
+	else
+		result = pm_render_guarded(req, track, start);
+
+	if (track)
+	{
+		instr_time	elapsed;
+
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
+		pm_stats_count(req->prompt_id, false, false,
+					   INSTR_TIME_GET_MILLISEC(elapsed),
+					   result != NULL ? VARSIZE_ANY_EXHDR(result) : 0);
+	}
 	return result;
 }
 

@@ -33,6 +33,11 @@ int			pm_cache_max_entries = 10000;
 int			pm_cache_ttl = 0;
 int			pm_cache_max_entry_size_kb = 1024;
 
+bool		pm_stats_track = true;
+int			pm_stats_max = 5000;
+char	   *pm_preload_databases = NULL;
+char	   *pm_error_handler = NULL;
+
 /* pm_output_settings_hash() of the current values, while valid */
 static bool pm_settings_hash_valid = false;
 static uint64 pm_settings_hash;
@@ -91,6 +96,22 @@ pm_define_cache_memory_settings(void)
 							10000, 100, 10000000,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("prompt_manager.stats_max",
+							"Maximum number of prompts tracked by pm_stats.",
+							"The least rendered are evicted when it is full.",
+							&pm_stats_max,
+							5000, 100, 1000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("prompt_manager.preload_databases",
+							   "Databases whose preload prompts are rendered into the cache at server start.",
+							   "A comma-separated list of database names.",
+							   &pm_preload_databases,
+							   "",
+							   PGC_POSTMASTER, GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
 }
 
 /* Define the settings; called once from _PG_init. */
@@ -170,6 +191,23 @@ pm_define_settings(void)
 							1024, 1, 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("prompt_manager.track",
+							 "Count renders in pm_stats.",
+							 "Needs shared_preload_libraries = 'prompt_manager'.",
+							 &pm_stats_track,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("prompt_manager.error_handler",
+							   "Function called instead of raising when a render fails for a prompt-level reason.",
+							   "The name of a function (prompt_id text, sqlstate text, message text) RETURNS text; "
+							   "empty: errors are raised.",
+							   &pm_error_handler,
+							   "",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
 
 	/* only now: reserving the prefix drops placeholders not defined yet */
 	if (process_shared_preload_libraries_in_progress)

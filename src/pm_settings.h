@@ -37,6 +37,12 @@ extern int	pm_cache_max_entries;
 extern int	pm_cache_ttl;
 extern int	pm_cache_max_entry_size_kb;
 
+/* statistics, preloading, error handler (pm_stats.c, pm_preload.c) */
+extern bool pm_stats_track;
+extern int	pm_stats_max;
+extern char *pm_preload_databases;
+extern char *pm_error_handler;
+
 extern void pm_define_settings(void);
 
 /*

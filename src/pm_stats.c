@@ -1,0 +1,494 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_stats.c
+ *		Statistics per prompt in shared memory, in the manner of
+ *		pg_stat_statements.
+ *
+ * A shared hash table, sized by prompt_manager.stats_max at server start,
+ * holds one entry per database and prompt (inline templates count under
+ * one entry per database, prompt_id NULL).
+ *
+ * Renders are first counted in this backend, in a small direct-mapped
+ * table of pending counters (a few nanoseconds on the cached render path),
+ * and added to the shared entries when a transaction commits, when a
+ * pending slot is needed for another prompt, when the backend exits, and
+ * before the statistics are read.  Counts pending in an aborted
+ * transaction are kept for the next flush: renders happened either way.
+ *
+ * Render time is measured for every render that misses the shared cache
+ * and for one in 16 cache hits (reading the clock twice would cost more
+ * than a hit itself); the view reports how many renders were timed and
+ * their mean and maximum.
+ *
+ * Locking protocol: the table is protected by one LWLock of the
+ * "prompt_manager_stats" tranche.  Adding pending counts to existing
+ * entries takes it in shared mode, and each entry's counters are changed
+ * under the entry's spinlock (held for a few instructions, nothing in
+ * between can fail).  Creating entries, evicting (the least rendered
+ * twentieth when the table is full) and resetting take it exclusively.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "pm_errors.h"
+#include "pm_settings.h"
+#include "pm_stats.h"
+
+#define PM_STATS_TRANCHE	"prompt_manager_stats"
+#define PM_STATS_NAME_MAX	256		/* prompt ids are at most 255 bytes */
+#define PM_PENDING_SLOTS	64
+#define PM_HIT_SAMPLE		16
+
+typedef struct PmStatsKey
+{
+	Oid			dbid;
+	bool		is_inline;
+	uint64		id_hash;
+} PmStatsKey;
+
+typedef struct PmStatsCounters
+{
+	int64		renders;
+	int64		cache_hits;
+	int64		errors;
+	int64		timed;
+	double		total_time_ms;
+	double		max_time_ms;
+	int64		bytes;
+	TimestampTz last_render;
+} PmStatsCounters;
+
+typedef struct PmStatsEntry
+{
+	PmStatsKey	key;			/* must be first */
+	slock_t		mutex;			/* protects the fields below */
+	char		prompt_id[PM_STATS_NAME_MAX];
+	PmStatsCounters counters;
+	int64		flushed;		/* renders already added to usage_count */
+} PmStatsEntry;
+
+typedef struct PmStatsShared
+{
+	LWLock	   *lock;
+	int			max_entries;
+} PmStatsShared;
+
+/* A prompt's counts not yet added to the shared table. */
+typedef struct PmPending
+{
+	bool		used;
+	PmStatsKey	key;
+	char		prompt_id[PM_STATS_NAME_MAX];
+	PmStatsCounters counters;
+} PmPending;
+
+static PmStatsShared *pm_stats_shared = NULL;
+static HTAB *pm_stats_table = NULL;
+static PmPending pm_pending[PM_PENDING_SLOTS];
+static bool pm_pending_any = false;
+static uint32 pm_hit_counter = 0;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void pm_stats_flush(void);
+
+static void
+pm_stats_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(add_size(MAXALIGN(sizeof(PmStatsShared)),
+									hash_estimate_size(pm_stats_max,
+													   sizeof(PmStatsEntry))));
+	RequestNamedLWLockTranche(PM_STATS_TRANCHE, 1);
+}
+
+static void
+pm_stats_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	pm_stats_shared = ShmemInitStruct("prompt_manager stats",
+									  sizeof(PmStatsShared), &found);
+	if (!found)
+	{
+		pm_stats_shared->lock = &(GetNamedLWLockTranche(PM_STATS_TRANCHE))->lock;
+		pm_stats_shared->max_entries = pm_stats_max;
+	}
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(PmStatsKey);
+	info.entrysize = sizeof(PmStatsEntry);
+	pm_stats_table = ShmemInitHash("prompt_manager stats table",
+								   pm_stats_max, pm_stats_max, &info,
+								   HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+pm_stats_install_hooks(void)
+{
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pm_stats_shmem_request;
+#else
+	pm_stats_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pm_stats_shmem_startup;
+}
+
+/* Flush pending counts at commit, and when the backend exits. */
+static void
+pm_stats_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && pm_pending_any)
+		pm_stats_flush();
+}
+
+static void
+pm_stats_exit(int code, Datum arg)
+{
+	if (pm_pending_any && pm_stats_shared != NULL && !proc_exit_inprogress)
+		pm_stats_flush();
+}
+
+void
+pm_stats_init_backend(void)
+{
+	RegisterXactCallback(pm_stats_xact_callback, NULL);
+}
+
+bool
+pm_stats_active(void)
+{
+	static bool exit_registered = false;
+
+	if (!pm_stats_track || pm_stats_shared == NULL)
+		return false;
+	if (!exit_registered && IsUnderPostmaster)
+	{
+		before_shmem_exit(pm_stats_exit, (Datum) 0);
+		exit_registered = true;
+	}
+	return true;
+}
+
+bool
+pm_stats_time_this_hit(void)
+{
+	return (++pm_hit_counter % PM_HIT_SAMPLE) == 0;
+}
+
+static void
+pm_counters_add(PmStatsCounters *to, const PmStatsCounters *from)
+{
+	to->renders += from->renders;
+	to->cache_hits += from->cache_hits;
+	to->errors += from->errors;
+	to->timed += from->timed;
+	to->total_time_ms += from->total_time_ms;
+	if (from->max_time_ms > to->max_time_ms)
+		to->max_time_ms = from->max_time_ms;
+	to->bytes += from->bytes;
+	if (from->last_render > to->last_render)
+		to->last_render = from->last_render;
+}
+
+/* Least rendered first. */
+static int
+pm_stats_evict_order(const void *a, const void *b)
+{
+	int64		x = (*(PmStatsEntry *const *) a)->counters.renders;
+	int64		y = (*(PmStatsEntry *const *) b)->counters.renders;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* Remove the least rendered twentieth; the lock is held exclusively. */
+static void
+pm_stats_evict(void)
+{
+	HASH_SEQ_STATUS seq;
+	PmStatsEntry *entry;
+	PmStatsEntry **entries;
+	long		n = hash_get_num_entries(pm_stats_table);
+	long		i = 0;
+	long		nvictims;
+
+	entries = palloc(sizeof(PmStatsEntry *) * Max(n, 1));
+	hash_seq_init(&seq, pm_stats_table);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		entries[i++] = entry;
+	qsort(entries, i, sizeof(PmStatsEntry *), pm_stats_evict_order);
+	nvictims = Max(i / 20, 1);
+	for (n = 0; n < nvictims && n < i; n++)
+		hash_search(pm_stats_table, &entries[n]->key, HASH_REMOVE, NULL);
+	pfree(entries);
+}
+
+/* Add a pending slot to the shared table (the lock held, any mode). */
+static bool
+pm_stats_add_existing(PmPending *slot)
+{
+	PmStatsEntry *entry = hash_search(pm_stats_table, &slot->key, HASH_FIND, NULL);
+
+	if (entry == NULL)
+		return false;
+	SpinLockAcquire(&entry->mutex);
+	pm_counters_add(&entry->counters, &slot->counters);
+	SpinLockRelease(&entry->mutex);
+	return true;
+}
+
+/* Add every pending count to the shared table. */
+static void
+pm_stats_flush(void)
+{
+	int			i;
+	bool		missing = false;
+
+	if (pm_stats_shared == NULL)
+		return;
+
+	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
+	for (i = 0; i < PM_PENDING_SLOTS; i++)
+	{
+		if (!pm_pending[i].used)
+			continue;
+		if (pm_stats_add_existing(&pm_pending[i]))
+			pm_pending[i].used = false;
+		else
+			missing = true;
+	}
+	LWLockRelease(pm_stats_shared->lock);
+
+	if (missing)
+	{
+		LWLockAcquire(pm_stats_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < PM_PENDING_SLOTS; i++)
+		{
+			PmStatsEntry *entry;
+			bool		found;
+
+			if (!pm_pending[i].used)
+				continue;
+			if (!pm_stats_add_existing(&pm_pending[i]))
+			{
+				if (hash_get_num_entries(pm_stats_table) >= pm_stats_shared->max_entries)
+					pm_stats_evict();
+				entry = hash_search(pm_stats_table, &pm_pending[i].key,
+									HASH_ENTER_NULL, &found);
+				if (entry != NULL)
+				{
+					SpinLockInit(&entry->mutex);
+					strlcpy(entry->prompt_id, pm_pending[i].prompt_id, PM_STATS_NAME_MAX);
+					memset(&entry->counters, 0, sizeof(PmStatsCounters));
+					entry->flushed = 0;
+					pm_counters_add(&entry->counters, &pm_pending[i].counters);
+				}
+			}
+			pm_pending[i].used = false;
+		}
+		LWLockRelease(pm_stats_shared->lock);
+	}
+	pm_pending_any = false;
+}
+
+void
+pm_stats_count(const char *prompt_id, bool cache_hit, bool error,
+			   double elapsed_ms, int64 bytes)
+{
+	PmStatsKey	key;
+	PmPending  *slot;
+
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.is_inline = prompt_id == NULL;
+	key.id_hash = prompt_id ? XXH3_64bits(prompt_id, strlen(prompt_id)) : 0;
+
+	slot = &pm_pending[key.id_hash % PM_PENDING_SLOTS];
+	if (slot->used && memcmp(&slot->key, &key, sizeof(key)) != 0)
+		pm_stats_flush();		/* the slot is needed for another prompt */
+	if (!slot->used)
+	{
+		slot->used = true;
+		slot->key = key;
+		strlcpy(slot->prompt_id, prompt_id ? prompt_id : "", PM_STATS_NAME_MAX);
+		memset(&slot->counters, 0, sizeof(PmStatsCounters));
+	}
+	slot->counters.renders++;
+	if (cache_hit)
+		slot->counters.cache_hits++;
+	if (error)
+		slot->counters.errors++;
+	if (elapsed_ms >= 0)
+	{
+		slot->counters.timed++;
+		slot->counters.total_time_ms += elapsed_ms;
+		if (elapsed_ms > slot->counters.max_time_ms)
+			slot->counters.max_time_ms = elapsed_ms;
+	}
+	slot->counters.bytes += bytes;
+	slot->counters.last_render = GetCurrentStatementStartTimestamp();
+	pm_pending_any = true;
+}
+
+/* Statistics need the shared table: say so clearly without it. */
+static void
+pm_stats_require(void)
+{
+	if (pm_stats_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("prompt_manager statistics need shared_preload_libraries"),
+				 errhint("Add prompt_manager to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+List *
+pm_stats_rows(void)
+{
+	HASH_SEQ_STATUS seq;
+	PmStatsEntry *entry;
+	List	   *rows = NIL;
+
+	pm_stats_require();
+	if (pm_pending_any)
+		pm_stats_flush();
+
+	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
+	hash_seq_init(&seq, pm_stats_table);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		PmStatsRow *row = palloc0(sizeof(PmStatsRow));
+
+		row->dbid = entry->key.dbid;
+		row->prompt_id = entry->key.is_inline ? NULL : pstrdup(entry->prompt_id);
+		SpinLockAcquire(&entry->mutex);
+		row->renders = entry->counters.renders;
+		row->cache_hits = entry->counters.cache_hits;
+		row->errors = entry->counters.errors;
+		row->timed = entry->counters.timed;
+		row->total_time_ms = entry->counters.total_time_ms;
+		row->max_time_ms = entry->counters.max_time_ms;
+		row->bytes = entry->counters.bytes;
+		row->last_render = entry->counters.last_render;
+		SpinLockRelease(&entry->mutex);
+		rows = lappend(rows, row);
+	}
+	LWLockRelease(pm_stats_shared->lock);
+	return rows;
+}
+
+int64
+pm_stats_reset(const char *prompt_id)
+{
+	HASH_SEQ_STATUS seq;
+	PmStatsEntry *entry;
+	int64		count = 0;
+
+	pm_stats_require();
+	memset(pm_pending, 0, sizeof(pm_pending));
+	pm_pending_any = false;
+
+	LWLockAcquire(pm_stats_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&seq, pm_stats_table);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		if (prompt_id != NULL &&
+			(entry->key.dbid != MyDatabaseId || entry->key.is_inline ||
+			 strcmp(entry->prompt_id, prompt_id) != 0))
+			continue;
+		hash_search(pm_stats_table, &entry->key, HASH_REMOVE, NULL);
+		count++;
+	}
+	LWLockRelease(pm_stats_shared->lock);
+	return count;
+}
+
+List *
+pm_stats_take_unflushed(void)
+{
+	HASH_SEQ_STATUS seq;
+	PmStatsEntry *entry;
+	List	   *rows = NIL;
+
+	pm_stats_require();
+	if (pm_pending_any)
+		pm_stats_flush();
+
+	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
+	hash_seq_init(&seq, pm_stats_table);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		int64		delta;
+
+		if (entry->key.dbid != MyDatabaseId || entry->key.is_inline)
+			continue;
+		SpinLockAcquire(&entry->mutex);
+		delta = entry->counters.renders - entry->flushed;
+		entry->flushed = entry->counters.renders;
+		SpinLockRelease(&entry->mutex);
+		if (delta > 0)
+		{
+			PmStatsRow *row = palloc0(sizeof(PmStatsRow));
+
+			row->dbid = entry->key.dbid;
+			row->prompt_id = pstrdup(entry->prompt_id);
+			row->renders = delta;
+			rows = lappend(rows, row);
+		}
+	}
+	LWLockRelease(pm_stats_shared->lock);
+	return rows;
+}
+
+void
+pm_stats_unflush(List *rows)
+{
+	ListCell   *lc;
+
+	if (pm_stats_shared == NULL)
+		return;
+	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
+	foreach(lc, rows)
+	{
+		PmStatsRow *row = (PmStatsRow *) lfirst(lc);
+		PmStatsKey	key;
+		PmStatsEntry *entry;
+
+		memset(&key, 0, sizeof(key));
+		key.dbid = row->dbid;
+		key.id_hash = XXH3_64bits(row->prompt_id, strlen(row->prompt_id));
+		entry = hash_search(pm_stats_table, &key, HASH_FIND, NULL);
+		if (entry == NULL)
+			continue;
+		SpinLockAcquire(&entry->mutex);
+		entry->flushed -= row->renders;
+		SpinLockRelease(&entry->mutex);
+	}
+	LWLockRelease(pm_stats_shared->lock);
+}
