@@ -61,7 +61,7 @@
 typedef struct PmRenderState
 {
 	StringInfo	out;			/* the result, VARHDRSZ bytes reserved */
-	const char *root_desc;		/* "prompt "x"" or "the inline template" */
+	const char *root_id;		/* the prompt rendered, NULL if inline */
 
 	/*
 	 * The include chain: chain_ids[d] is the prompt rendered at depth d
@@ -158,7 +158,7 @@ pm_check_timeout(PmRenderState *state)
 		ereport(ERROR,
 				(errcode(ERRCODE_PM_RENDER_TIMEOUT),
 				 errmsg("rendering %s took longer than prompt_manager.render_timeout (%d ms)",
-						state->root_desc, pm_render_timeout)));
+						pm_describe(state->root_id), pm_render_timeout)));
 }
 
 /* Fail cleanly, before allocating, when the output would pass 1 GB. */
@@ -169,7 +169,7 @@ pm_check_output_size(PmRenderState *state, Size more)
 		ereport(ERROR,
 				(errcode(ERRCODE_PM_OUTPUT_TOO_LARGE),
 				 errmsg("rendered text of %s would exceed the maximum size of a text value (1 GB)",
-						state->root_desc)));
+						pm_describe(state->root_id))));
 }
 
 /*
@@ -595,7 +595,7 @@ pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
 	state->chain_ids = palloc0(sizeof(char *) * (state->max_depth + 2));
 	state->layers = palloc0(sizeof(PmParamList *) * (state->max_depth + 3));
 	state->chain_ids[0] = root_id;
-	state->root_desc = pm_describe(root_id);
+	state->root_id = root_id;
 	state->cacheable = true;
 	if (params != NULL)
 		state->layers[0] = pm_params_from_jsonb(params, "params");

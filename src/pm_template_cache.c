@@ -204,6 +204,20 @@ pm_load_prompt(const char *prompt_id)
 	state.result = NULL;
 	if (pm_visibility_unrestricted())
 	{
+		int64		revision;
+		PmTemplateCacheEntry *entry;
+
+		/*
+		 * The revision this snapshot sees is known once per snapshot: when
+		 * it is one we compiled, the row need not be read at all.
+		 */
+		if (!pm_visibility_revision(prompt_id, &revision))
+			return NULL;
+		entry = hash_search(pm_template_cache, &state.key, HASH_FIND, NULL);
+		if (entry != NULL && entry->prompt->revision == revision &&
+			entry->prompt->relid == pm_storage_table()->relid &&
+			strcmp(entry->prompt->prompt_id, prompt_id) == 0)
+			return entry->prompt;
 		if (!pm_storage_fetch_unchecked(prompt_id, pm_load_row, &state))
 			return NULL;
 	}

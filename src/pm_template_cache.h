@@ -3,10 +3,10 @@
  * pm_template_cache.h
  *		Per-backend cache of compiled prompts, keyed by prompt and revision.
  *
- * Every render still reads the prompt's row (so privileges, row-level
- * security and the caller's snapshot decide what is rendered); the cache
- * only saves parsing the text again when the row's revision is one it has
- * compiled before.
+ * The caller's snapshot, privileges and row-level security decide what is
+ * rendered: the revision the snapshot sees is checked on every use (from
+ * pm_visibility's per-snapshot memo, or by reading the row).  The cache
+ * saves parsing the text again when that revision is one it compiled.
  *
  *-------------------------------------------------------------------------
  */
