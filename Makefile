@@ -24,6 +24,8 @@ OBJS = \
 	src/pm_template_cache.o \
 	src/pm_render.o \
 	src/pm_bulk.o \
+	src/pm_stats.o \
+	src/pm_preload.o \
 	src/pm_functions.o
 
 DATA = sql/prompt_manager--$(EXTVERSION).sql
@@ -40,8 +42,8 @@ SHLIB_LINK = -lxxhash
 # library preloaded (PM_CONFIG=preload) and without (PM_CONFIG=nopreload).
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
-	privileges extension conformance config_$(PM_CONFIG) \
-	$(if $(filter preload,$(PM_CONFIG)),cache)
+	privileges extension conformance operations config_$(PM_CONFIG) \
+	$(if $(filter preload,$(PM_CONFIG)),cache stats search)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
 	--temp-config=$(srcdir)/test/$(PM_CONFIG).conf
 

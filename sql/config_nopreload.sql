@@ -10,4 +10,8 @@ SELECT enabled, status, entries, hits FROM pm_cache;
 SELECT pm_render('cfg/hello'), pm_render('cfg/hello');
 SELECT hits, misses, inserts FROM pm_cache;
 SELECT pm_invalidate();
+-- statistics and preloading need the shared memory that only preloading gives
+SELECT regress.err($$SELECT * FROM pm_stats$$);
+SELECT regress.err($$SELECT pm_flush_usage()$$);
+SELECT regress.err($$SELECT pm_preload()$$);
 DELETE FROM pm_prompts;

@@ -60,8 +60,8 @@ CREATE INDEX pm_prompts_category_idx ON @extschema@.pm_prompts
 	(category, status, updated_at DESC);
 
 -- Stamps every inserted row, and every update of what a render reads
--- (prompt_id, content, parameters), with a new revision; every update sets
--- updated_at.  Bookkeeping updates (usage_count, status, metadata, ...)
+-- (prompt_id, content, parameters), with a new revision; every update but
+-- one of usage_count alone sets updated_at.  Bookkeeping updates (usage_count, status, metadata, ...)
 -- keep the revision, so they do not make caches render again.  An insert
 -- keeps the created_at/updated_at it is given, so a pg_dump restore keeps
 -- the original times.
@@ -78,7 +78,14 @@ BEGIN
 	THEN
 		NEW.revision := pg_catalog.nextval('@extschema@.pm_prompts_revision_seq'::pg_catalog.regclass);
 	END IF;
-	IF TG_OP = 'UPDATE' THEN
+	-- pm_flush_usage() changes usage_count only: not an edit of the prompt
+	IF TG_OP = 'UPDATE' AND
+		(NEW.prompt_id, NEW.content, NEW.parameters, NEW.metadata, NEW.category,
+		 NEW.status, NEW.preload, NEW.updated_at)
+		IS DISTINCT FROM
+		(OLD.prompt_id, OLD.content, OLD.parameters, OLD.metadata, OLD.category,
+		 OLD.status, OLD.preload, OLD.updated_at)
+	THEN
 		NEW.updated_at := pg_catalog.now();
 	END IF;
 	RETURN NEW;
@@ -238,3 +245,72 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.pm_search(text, jsonb, text, text, integer) IS
 	'full-text search (websearch syntax, ranked) with metadata containment, category and status filters';
+
+-- Preloading the shared cache.
+
+CREATE FUNCTION @extschema@.pm_preload(prompt_ids text[] DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pm_preload'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.pm_preload(text[]) IS
+	'render prompts (default: those with preload = true) with their stored parameters into the shared cache; returns how many';
+
+-- Statistics per prompt (need shared_preload_libraries = 'prompt_manager').
+
+CREATE FUNCTION @extschema@.pm_stats_rows(
+	OUT dbid oid, OUT prompt_id text, OUT renders bigint, OUT cache_hits bigint,
+	OUT errors bigint, OUT timed_renders bigint, OUT total_time_ms double precision,
+	OUT mean_time_ms double precision, OUT max_time_ms double precision,
+	OUT bytes bigint, OUT last_render timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pm_stats_rows_fn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW @extschema@.pm_stats AS
+	SELECT * FROM @extschema@.pm_stats_rows();
+
+COMMENT ON VIEW @extschema@.pm_stats IS
+	'renders per database and prompt: cache hits, errors, render time (every miss and one in 16 hits timed), bytes';
+
+CREATE FUNCTION @extschema@.pm_stats_reset(prompt_id text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pm_stats_reset_fn'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.pm_stats_reset(text) IS
+	'forget the statistics of one prompt of this database, or of everything (NULL); returns how many entries';
+
+CREATE FUNCTION @extschema@.pm_frequent_prompts(max_results integer DEFAULT 100)
+RETURNS TABLE(prompt_id text, renders bigint, cache_hits bigint, last_render timestamptz)
+LANGUAGE sql STABLE PARALLEL RESTRICTED
+AS $$
+	SELECT s.prompt_id, s.renders, s.cache_hits, s.last_render
+	FROM @extschema@.pm_stats AS s
+	WHERE s.dbid OPERATOR(pg_catalog.=)
+		(SELECT d.oid FROM pg_catalog.pg_database AS d
+		 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+		AND s.prompt_id IS NOT NULL
+	ORDER BY s.renders DESC, s.prompt_id
+	LIMIT $1
+$$;
+
+COMMENT ON FUNCTION @extschema@.pm_frequent_prompts(integer) IS
+	'the most rendered prompts of this database';
+
+CREATE FUNCTION @extschema@.pm_flush_usage()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pm_flush_usage'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.pm_flush_usage() IS
+	'add the renders counted since the last flush to pm_prompts.usage_count; returns how many';
+
+-- Statistics name the prompts of every database: for the DBA and the roles
+-- it grants them to.  Resetting them is for the DBA.
+REVOKE ALL ON FUNCTION @extschema@.pm_stats_rows() FROM PUBLIC;
+REVOKE ALL ON @extschema@.pm_stats FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pm_stats_reset(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pm_frequent_prompts(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pm_flush_usage() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pm_preload(text[]) FROM PUBLIC;

@@ -5,8 +5,9 @@
  *
  * The requests form one render batch (pm_render_batch_begin): every
  * prompt, root or include, is read once for the whole call, however many
- * requests use it.  Each request is first asked of the shared cache; a hit
- * cannot fail.  A miss is rendered inside a subtransaction, so that a bad
+ * requests use it.  Each request is first asked of the shared cache (which
+ * looks at the request's bytes only, and cannot fail for a bad request).
+ * A miss is rendered inside a subtransaction, so that a bad
  * request (missing prompt, bad parameters, cycle, missing keyword in error
  * mode...) gives its own row with the error and its SQLSTATE while the
  * other rows still render.  Query cancel, statement timeout and resource
@@ -21,14 +22,12 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "access/xact.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 #include "pm_errors.h"
@@ -92,65 +91,6 @@ pm_bulk_read_request(Jsonb *requests, uint32 i, PmBulkRequest *req,
 		req->params = JsonbValueToJsonb(params);	/* checked when rendered */
 }
 
-/* Is this error one that must stop the whole call? */
-static bool
-pm_bulk_fatal_error(int sqlerrcode)
-{
-	char		class0 = PGUNSIXBIT(sqlerrcode);
-	char		class1 = PGUNSIXBIT(sqlerrcode >> 6);
-
-	/* 53 insufficient resources, 57 operator intervention (cancel,
-	 * timeout, shutdown), 58 system error, XX internal error */
-	return (class0 == '5' && (class1 == '3' || class1 == '7' || class1 == '8')) ||
-		(class0 == 'X' && class1 == 'X');
-}
-
-/*
- * Render one request that the cache did not answer, in a subtransaction.
- * On a caught error, *result is NULL and *error and *sqlstate say why.
- */
-static void
-pm_bulk_render_one(PmRenderBatch *batch, PmBulkRequest *req, text **result,
-				   char **error, char **sqlstate)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	PmRenderOptions opts;
-
-	memset(&opts, 0, sizeof(opts));
-	opts.batch = batch;
-	opts.cache_checked = true;
-
-	*result = NULL;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		*result = pm_render_prompt_opts(req->prompt_id, req->params, &opts);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-
-		if (pm_bulk_fatal_error(edata->sqlerrcode))
-			ReThrowError(edata);
-		*result = NULL;
-		*error = edata->message ? pstrdup(edata->message) : pstrdup("unknown error");
-		*sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
-	}
-	PG_END_TRY();
-}
-
 /* Render every request into the tuplestore. */
 static void
 pm_bulk_run(PmRenderBatch *batch, Jsonb *requests, uint32 n,
@@ -183,21 +123,17 @@ pm_bulk_run(PmRenderBatch *batch, Jsonb *requests, uint32 n,
 		memset(&opts, 0, sizeof(opts));
 		opts.batch = batch;
 		opts.cache_only = true;
-		result = NULL;
-		PG_TRY();
-		{
-			result = pm_render_prompt_opts(req.prompt_id, req.params, &opts);
-		}
-		PG_CATCH();
-		{
-			/* bad params can fail before the lookup: render to report it */
-			MemoryContextSwitchTo(request_cxt);
-			FlushErrorState();
-			result = NULL;
-		}
-		PG_END_TRY();
+		result = pm_render_prompt_opts(req.prompt_id, req.params, &opts);
 		if (result == NULL)
-			pm_bulk_render_one(batch, &req, &result, &error, &sqlstate);
+		{
+			memset(&opts, 0, sizeof(opts));
+			opts.batch = batch;
+			opts.cache_checked = true;
+			opts.catch_errors = true;
+			result = pm_render_prompt_opts(req.prompt_id, req.params, &opts);
+			error = opts.error;
+			sqlstate = opts.sqlstate;
+		}
 
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = Int64GetDatum((int64) i + 1);

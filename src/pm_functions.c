@@ -11,6 +11,9 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "utils/array.h"
+#include "utils/memutils.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -24,6 +27,8 @@
 #include "pm_params.h"
 #include "pm_render.h"
 #include "pm_settings.h"
+#include "pm_stats.h"
+#include "pm_storage.h"
 
 PG_FUNCTION_INFO_V1(pm_render);
 PG_FUNCTION_INFO_V1(pm_render_template);
@@ -33,6 +38,9 @@ PG_FUNCTION_INFO_V1(pm_cache_reset_all);
 PG_FUNCTION_INFO_V1(pm_cache_stats);
 PG_FUNCTION_INFO_V1(pm_cache_entries);
 PG_FUNCTION_INFO_V1(pm_render_lines);
+PG_FUNCTION_INFO_V1(pm_stats_rows_fn);
+PG_FUNCTION_INFO_V1(pm_stats_reset_fn);
+PG_FUNCTION_INFO_V1(pm_flush_usage);
 
 /*
  * pm_render(prompt_id text, params jsonb DEFAULT '{}') RETURNS text
@@ -276,4 +284,162 @@ pm_render_lines(PG_FUNCTION_ARGS)
 	opts.line_sink_arg = &sink;
 	pm_render_prompt_opts(prompt_id, params, &opts);
 	return (Datum) 0;
+}
+
+/* pm_stats_rows(): the rows of the pm_stats view. */
+Datum
+pm_stats_rows_fn(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	MemoryContext old;
+	List	   *rows;
+	ListCell   *lc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	rows = pm_stats_rows();
+
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tupdesc = CreateTupleDescCopy(tupdesc);
+	store = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = tupdesc;
+	MemoryContextSwitchTo(old);
+
+	foreach(lc, rows)
+	{
+		PmStatsRow *row = (PmStatsRow *) lfirst(lc);
+		Datum		values[11];
+		bool		nulls[11];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = ObjectIdGetDatum(row->dbid);
+		if (row->prompt_id != NULL)
+			values[1] = CStringGetTextDatum(row->prompt_id);
+		else
+			nulls[1] = true;
+		values[2] = Int64GetDatum(row->renders);
+		values[3] = Int64GetDatum(row->cache_hits);
+		values[4] = Int64GetDatum(row->errors);
+		values[5] = Int64GetDatum(row->timed);
+		values[6] = Float8GetDatum(row->total_time_ms);
+		values[7] = Float8GetDatum(row->timed > 0 ? row->total_time_ms / row->timed : 0);
+		nulls[7] = row->timed == 0;
+		values[8] = Float8GetDatum(row->max_time_ms);
+		values[9] = Int64GetDatum(row->bytes);
+		values[10] = TimestampTzGetDatum(row->last_render);
+		nulls[10] = row->last_render == 0;
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* pm_stats_reset(prompt_id text DEFAULT NULL) RETURNS bigint */
+Datum
+pm_stats_reset_fn(PG_FUNCTION_ARGS)
+{
+	char	   *prompt_id = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_INT64(pm_stats_reset(prompt_id));
+}
+
+/*
+ * Counts taken by a pm_flush_usage() whose transaction has not ended: put
+ * back if it aborts, so that no render is lost or counted twice.
+ */
+static List *pm_flush_pending = NIL;	/* in TopMemoryContext */
+static bool pm_flush_callback_registered = false;
+
+static void
+pm_flush_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (pm_flush_pending == NIL)
+		return;
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		pm_stats_unflush(pm_flush_pending);
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		foreach(lc, pm_flush_pending)
+			pfree(((PmStatsRow *) lfirst(lc))->prompt_id);
+		list_free_deep(pm_flush_pending);
+		pm_flush_pending = NIL;
+	}
+}
+
+/*
+ * pm_flush_usage() RETURNS bigint
+ *
+ * Adds the renders counted in pm_stats since the last flush to
+ * pm_prompts.usage_count, in this transaction, and returns how many it
+ * added.  A render is added once: the counts taken are marked, and put
+ * back if the transaction does not commit.
+ */
+Datum
+pm_flush_usage(PG_FUNCTION_ARGS)
+{
+	List	   *rows;
+	ListCell   *lc;
+	int64		total = 0;
+	int			n;
+	int			i = 0;
+	Datum	   *ids;
+	Datum	   *counts;
+	ArrayType  *id_array;
+	ArrayType  *count_array;
+	Datum		values[2];
+	Oid			argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
+	MemoryContext old;
+
+	if (!pm_flush_callback_registered)
+	{
+		RegisterXactCallback(pm_flush_xact_callback, NULL);
+		pm_flush_callback_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	rows = pm_stats_take_unflushed();
+	{
+		List	   *merged = list_concat_copy(pm_flush_pending, rows);
+
+		list_free(pm_flush_pending);
+		pm_flush_pending = merged;
+	}
+	MemoryContextSwitchTo(old);
+	n = list_length(rows);
+	if (n == 0)
+		PG_RETURN_INT64(0);
+
+	ids = palloc(sizeof(Datum) * n);
+	counts = palloc(sizeof(Datum) * n);
+	foreach(lc, rows)
+	{
+		PmStatsRow *row = (PmStatsRow *) lfirst(lc);
+
+		ids[i] = CStringGetTextDatum(row->prompt_id);
+		counts[i] = Int64GetDatum(row->renders);
+		total += row->renders;
+		i++;
+	}
+	id_array = construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT);
+	count_array = construct_array(counts, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	values[0] = PointerGetDatum(id_array);
+	values[1] = PointerGetDatum(count_array);
+
+	pm_storage_execute("UPDATE %s AS p SET usage_count = p.usage_count + d.n "
+					   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS d(id, n) "
+					   "WHERE p.prompt_id OPERATOR(pg_catalog.=) d.id",
+					   2, argtypes, values);
+	PG_RETURN_INT64(total);
 }

@@ -30,6 +30,7 @@
 #include "portability/instr_time.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
+#include "parser/parse_func.h"
 #include "utils/regproc.h"
 #include "utils/resowner.h"
 #include "lib/stringinfo.h"
@@ -693,6 +694,27 @@ pm_render_request(PmRenderRequest *req)
 }
 
 /*
+ * '{}' as jsonb: the params of a render called without any, so that
+ * pm_render(id), pm_render(id, NULL) and pm_render(id, '{}') (and
+ * pm_preload, and a bulk request without "parameters") share one cached
+ * rendering.
+ */
+static Jsonb *
+pm_no_params(void)
+{
+	static Jsonb *empty = NULL;
+
+	if (empty == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		empty = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+		MemoryContextSwitchTo(old);
+	}
+	return empty;
+}
+
+/*
  * Ask the shared cache first, when it may answer (see pm_cache.c).  On a
  * miss, req->store is set so that the rendering is stored.
  */
@@ -716,13 +738,13 @@ pm_render_from_cache(PmRenderRequest *req)
 			return NULL;
 		pm_cache_request_init(creq, req->prompt_id, strlen(req->prompt_id),
 							  false, revision, pm_storage_table()->relid,
-							  req->params);
+							  req->params ? req->params : pm_no_params());
 	}
 	else
 		pm_cache_request_init(creq, VARDATA_ANY(req->template_text),
 							  VARSIZE_ANY_EXHDR(req->template_text),
 							  true, 0, pm_storage_table()->relid,
-							  req->params);
+							  req->params ? req->params : pm_no_params());
 
 	if (req->opts != NULL && req->opts->cache_checked)
 		hit = NULL;				/* the caller looked it up already */
@@ -768,16 +790,21 @@ object_aclcheck_compat(Oid fn)
 static text *
 pm_call_error_handler(const char *prompt_id, int sqlerrcode, const char *message)
 {
-	char	   *signature = psprintf("%s(text,text,text)", pm_error_handler);
-	Datum		fn_datum;
+	char	   *signature = psprintf("%s(text, text, text)", pm_error_handler);
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	List	   *names;
 	Oid			fn;
 	AclResult	acl;
 	LOCAL_FCINFO(fcinfo, 3);
 	FmgrInfo	flinfo;
 	Datum		result;
 
-	fn_datum = DirectFunctionCall1(to_regprocedure, CStringGetTextDatum(signature));
-	fn = fn_datum ? DatumGetObjectId(fn_datum) : InvalidOid;
+#if PG_VERSION_NUM >= 160000
+	names = stringToQualifiedNameList(pm_error_handler, NULL);
+#else
+	names = stringToQualifiedNameList(pm_error_handler);
+#endif
+	fn = LookupFuncName(names, 3, argtypes, true);
 	if (!OidIsValid(fn))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -846,16 +873,19 @@ pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
 }
 
 /*
- * pm_render_guarded inside a subtransaction, so that a prompt-level
- * failure can be answered by prompt_manager.error_handler.
+ * pm_render_guarded inside a subtransaction.  A failure is caught and
+ * returned in *edata (the result is then NULL), except the failures that
+ * must stop the whole statement: query cancel and timeouts, shutdown,
+ * resource and internal errors (classes 53, 57, 58, XX), raised again.
  */
 static text *
-pm_render_with_handler(PmRenderRequest *req, bool track, instr_time start)
+pm_render_in_subxact(PmRenderRequest *req, bool track, instr_time start,
+					 ErrorData **edata)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	text	   *volatile result = NULL;
-	ErrorData  *volatile edata = NULL;
+	ErrorData  *volatile caught = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -869,7 +899,7 @@ pm_render_with_handler(PmRenderRequest *req, bool track, instr_time start)
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
+		caught = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
@@ -877,11 +907,18 @@ pm_render_with_handler(PmRenderRequest *req, bool track, instr_time start)
 	}
 	PG_END_TRY();
 
-	if (edata == NULL)
-		return result;
-	if (!pm_prompt_level_error(edata->sqlerrcode))
-		ReThrowError(edata);
-	return pm_call_error_handler(req->prompt_id, edata->sqlerrcode, edata->message);
+	*edata = caught;
+	if (caught != NULL)
+	{
+		char		class0 = PGUNSIXBIT(caught->sqlerrcode);
+		char		class1 = PGUNSIXBIT(caught->sqlerrcode >> 6);
+
+		if ((class0 == '5' && (class1 == '3' || class1 == '7' || class1 == '8')) ||
+			(class0 == 'X' && class1 == 'X'))
+			ReThrowError(caught);
+		return NULL;
+	}
+	return result;
 }
 
 /*
@@ -926,9 +963,32 @@ pm_render_top(PmRenderRequest *req)
 
 	if (track && !timed_lookup)
 		INSTR_TIME_SET_CURRENT(start);
-	if (pm_error_handler != NULL && pm_error_handler[0] != '\0' &&
-		!(req->opts != NULL && req->opts->batch != NULL))
-		result = pm_render_with_handler(req, track, start);
+	if (req->opts != NULL && req->opts->catch_errors)
+	{
+		/* pm_bulk_render, pm_preload: the caller reports the failure */
+		ErrorData  *edata;
+
+		result = pm_render_in_subxact(req, track, start, &edata);
+		if (edata != NULL)
+		{
+			req->opts->error = edata->message ? pstrdup(edata->message) : pstrdup("unknown error");
+			req->opts->sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
+			return NULL;		/* counted as an error already */
+		}
+	}
+	else if (pm_error_handler != NULL && pm_error_handler[0] != '\0')
+	{
+		ErrorData  *edata;
+
+		result = pm_render_in_subxact(req, track, start, &edata);
+		if (edata != NULL)
+		{
+			if (!pm_prompt_level_error(edata->sqlerrcode))
+				ReThrowError(edata);
+			return pm_call_error_handler(req->prompt_id, edata->sqlerrcode,
+										 edata->message);
+		}
+	}
 	else
 		result = pm_render_guarded(req, track, start);
 

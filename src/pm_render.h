@@ -44,12 +44,18 @@ typedef struct PmRenderOptions
 	void	   *line_sink_arg;
 	bool		cache_only;		/* return a cached rendering or NULL */
 	bool		cache_checked;	/* the cache was asked already: render */
+	bool		catch_errors;	/* return NULL with error/sqlstate set */
 	bool		from_cache;		/* out: the result came from the cache */
+	char	   *error;			/* out, with catch_errors: the message */
+	char	   *sqlstate;		/* out, with catch_errors: its SQLSTATE */
 } PmRenderOptions;
 
 /*
  * pm_render_prompt with options.  With a line sink, returns NULL: the
- * lines went to the sink.
+ * lines went to the sink.  With catch_errors, a failure of the prompt is
+ * caught (in a subtransaction) and returned in opts->error and
+ * opts->sqlstate with a NULL result; cancel, timeouts and resource errors
+ * are still raised.
  */
 extern text *pm_render_prompt_opts(const char *prompt_id, Jsonb *params,
 								   PmRenderOptions *opts);

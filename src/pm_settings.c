@@ -206,7 +206,7 @@ pm_define_settings(void)
 							   "empty: errors are raised.",
 							   &pm_error_handler,
 							   "",
-							   PGC_SUSET, 0,
+							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
 
 	/* only now: reserving the prefix drops placeholders not defined yet */

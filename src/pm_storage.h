@@ -60,4 +60,18 @@ extern bool pm_storage_fetch(const char *prompt_id,
 extern bool pm_storage_fetch_unchecked(const char *prompt_id,
 									   PmStoredRowCallback callback, void *arg);
 
+/*
+ * Run a statement on pm_prompts as the current user; query_format has one
+ * %s, replaced by the schema-qualified table name.
+ */
+extern void pm_storage_execute(const char *query_format, int nargs,
+							   Oid *argtypes, Datum *values);
+
+/*
+ * Run a SELECT on pm_prompts as the current user (%s in query_format is
+ * the table) and leave its rows in SPI_tuptable: the caller reads them,
+ * then calls SPI_finish().
+ */
+extern void pm_storage_query(const char *query_format);
+
 #endif							/* PM_STORAGE_H */

@@ -205,23 +205,32 @@ pm_load_prompt(const char *prompt_id)
 	if (pm_visibility_unrestricted())
 	{
 		int64		revision;
-		PmTemplateCacheEntry *entry;
+		bool		present;
+		bool		found;
 
 		/*
-		 * The revision this snapshot sees is known once per snapshot: when
-		 * it is one we compiled, the row need not be read at all.
+		 * The revision this snapshot sees is learned once per snapshot:
+		 * when it is one we compiled, the row need not be read at all.
+		 * Otherwise one read of the row gives both, and is remembered.
 		 */
-		if (!pm_visibility_revision(prompt_id, &revision))
-			return NULL;
-		entry = hash_search(pm_template_cache, &state.key, HASH_FIND, NULL);
-		if (entry != NULL && entry->prompt->revision == revision &&
-			entry->prompt->relid == pm_storage_table()->relid &&
-			strcmp(entry->prompt->prompt_id, prompt_id) == 0)
-			return entry->prompt;
-		if (!pm_storage_fetch_unchecked(prompt_id, pm_load_row, &state))
-			return NULL;
+		if (pm_visibility_known(prompt_id, &present, &revision))
+		{
+			PmTemplateCacheEntry *entry;
+
+			if (!present)
+				return NULL;
+			entry = hash_search(pm_template_cache, &state.key, HASH_FIND, NULL);
+			if (entry != NULL && entry->prompt->revision == revision &&
+				entry->prompt->relid == pm_storage_table()->relid &&
+				strcmp(entry->prompt->prompt_id, prompt_id) == 0)
+				return entry->prompt;
+		}
+		found = pm_storage_fetch_unchecked(prompt_id, pm_load_row, &state);
+		pm_visibility_remember(prompt_id, found,
+							   found ? state.result->revision : 0);
+		return found ? state.result : NULL;
 	}
-	else if (!pm_storage_fetch(prompt_id, pm_load_row, &state))
+	if (!pm_storage_fetch(prompt_id, pm_load_row, &state))
 		return NULL;
 	return state.result;
 }

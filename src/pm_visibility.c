@@ -227,33 +227,73 @@ pm_visibility_unrestricted(void)
 	return pm_memo_unrestricted;
 }
 
+/* The memo's entry for prompt_id, or NULL (another id may hold its hash). */
+static PmRevisionMemo *
+pm_memo_find(const char *prompt_id, uint64 key)
+{
+	PmRevisionMemo *memo = hash_search(pm_memo, &key, HASH_FIND, NULL);
+
+	if (memo != NULL && strcmp(memo->prompt_id, prompt_id) == 0)
+		return memo;
+	return NULL;
+}
+
+/* Remember what the snapshot sees of prompt_id (first come, first kept). */
+static void
+pm_memo_store(const char *prompt_id, uint64 key, bool present, int64 revision)
+{
+	PmRevisionMemo *memo;
+	bool		found;
+
+	memo = hash_search(pm_memo, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		memo->prompt_id = MemoryContextStrdup(pm_memo_cxt, prompt_id);
+		memo->present = present;
+		memo->revision = revision;
+	}
+}
+
+bool
+pm_visibility_known(const char *prompt_id, bool *present, int64 *revision)
+{
+	PmRevisionMemo *memo;
+
+	Assert(pm_memo_valid && pm_memo_unrestricted);
+	memo = pm_memo_find(prompt_id, XXH3_64bits(prompt_id, strlen(prompt_id)));
+	if (memo == NULL)
+		return false;
+	*present = memo->present;
+	*revision = memo->revision;
+	return true;
+}
+
+void
+pm_visibility_remember(const char *prompt_id, bool present, int64 revision)
+{
+	Assert(pm_memo_valid && pm_memo_unrestricted);
+	pm_memo_store(prompt_id, XXH3_64bits(prompt_id, strlen(prompt_id)),
+				  present, revision);
+}
+
 bool
 pm_visibility_revision(const char *prompt_id, int64 *revision)
 {
 	uint64		key = XXH3_64bits(prompt_id, strlen(prompt_id));
 	PmRevisionMemo *memo;
-	bool		found;
 	bool		present;
 	int64		rev = 0;
 
 	Assert(pm_memo_valid && pm_memo_unrestricted);
-	memo = hash_search(pm_memo, &key, HASH_FIND, NULL);
-	if (memo != NULL && strcmp(memo->prompt_id, prompt_id) == 0)
+	memo = pm_memo_find(prompt_id, key);
+	if (memo != NULL)
 	{
 		*revision = memo->revision;
 		return memo->present;
 	}
 
 	present = pm_storage_probe_revision(prompt_id, &rev);
-
-	/* remember it, unless another id took this hash first */
-	memo = hash_search(pm_memo, &key, HASH_ENTER, &found);
-	if (!found)
-	{
-		memo->prompt_id = MemoryContextStrdup(pm_memo_cxt, prompt_id);
-		memo->present = present;
-		memo->revision = rev;
-	}
+	pm_memo_store(prompt_id, key, present, rev);
 	*revision = rev;
 	return present;
 }

@@ -28,4 +28,13 @@ extern bool pm_visibility_unrestricted(void);
  */
 extern bool pm_visibility_revision(const char *prompt_id, int64 *revision);
 
+/*
+ * What the memo already knows of prompt_id (false: nothing yet), and
+ * telling it what a read of the row found.  Same condition as above.
+ */
+extern bool pm_visibility_known(const char *prompt_id, bool *present,
+								int64 *revision);
+extern void pm_visibility_remember(const char *prompt_id, bool present,
+								   int64 revision);
+
 #endif							/* PM_VISIBILITY_H */

@@ -17,7 +17,9 @@
 #include "miscadmin.h"
 
 #include "pm_cache.h"
+#include "pm_preload.h"
 #include "pm_settings.h"
+#include "pm_stats.h"
 #include "pm_visibility.h"
 
 PG_MODULE_MAGIC;
@@ -29,6 +31,11 @@ _PG_init(void)
 {
 	pm_define_settings();
 	pm_visibility_init();
+	pm_stats_init_backend();
 	if (process_shared_preload_libraries_in_progress)
+	{
 		pm_cache_install_hooks();
+		pm_stats_install_hooks();
+		pm_preload_register_workers();
+	}
 }
