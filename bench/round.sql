@@ -5,6 +5,15 @@ SET prompt_manager.cache = on;
 -- warm: every prompt rendered once, so A measures hits
 SELECT bench_time($$SELECT sum(octet_length(pm_render('bench/' || g, $$ || :'params' || $$::jsonb))) FROM generate_series(0, 999) g$$) IS NOT NULL AS warm \gset
 SELECT 'A', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$);
+-- A with statistics off: what prompt_manager.track costs a cached render
+SET prompt_manager.track = off;
+SELECT 'A0', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$);
+SET prompt_manager.track = on;
+-- the same N requests in one pm_bulk_render call
+SELECT 'BULK', bench_time($$SELECT sum(octet_length(b.result)) FROM bench_bulk, pm_bulk_render(bench_bulk.requests) b$$);
+-- searches over 100,000 prompts, 100 calls each
+SELECT 'SRCH_TEXT', bench_time($$SELECT count(*) FROM generate_series(1, 100) g, pm_search('zebra escalation')$$);
+SELECT 'SRCH_META', bench_time($$SELECT count(*) FROM generate_series(1, 100) g, pm_search(metadata => '{"owner": "zebra-desk"}')$$);
 SELECT 'F', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), jsonb_build_object('role', g, 'question', 'q', 'language', 'English', 'audience', 'developers')))) FROM generate_series(1, $$ || :N || $$) g$$);
 SET prompt_manager.cache = off;
 SELECT 'B', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$);

@@ -50,3 +50,22 @@ SELECT 'keywords/' || k,
 	(SELECT string_agg(format('[K%s] filler text here. ', translate(g::text, '0123456789', 'ABCDEFGHIJ')), '')
 	 FROM generate_series(1, k) g)
 FROM unnest(ARRAY[100, 1000, 10000]) AS k;
+
+-- Bulk requests: the A calls as one pm_bulk_render array.
+CREATE TABLE bench_bulk AS
+SELECT jsonb_agg(jsonb_build_object('prompt_id', 'bench/' || (g % 1000),
+		'parameters', '{"role": "a helpful assistant", "question": "the question", "language": "English", "audience": "developers"}'::jsonb)) AS requests
+FROM generate_series(1, :N) g;
+
+-- 100,000 more prompts to search.
+INSERT INTO pm_prompts (prompt_id, content, metadata, category)
+SELECT 'search/' || g,
+	format('Prompt %s about %s for %s customers.', g,
+		(ARRAY['billing', 'shipping', 'refunds', 'onboarding', 'security'])[g % 5 + 1],
+		(ARRAY['new', 'returning', 'enterprise'])[g % 3 + 1])
+		|| CASE WHEN g % 10000 = 0 THEN ' Mentions the zebra escalation.' ELSE '' END,
+	jsonb_build_object('team', 'team-' || (g % 50))
+		|| CASE WHEN g % 10000 = 5 THEN '{"owner": "zebra-desk"}'::jsonb ELSE '{}' END,
+	(ARRAY['support', 'sales', 'ops'])[g % 3 + 1]
+FROM generate_series(1, 100000) g;
+ANALYZE pm_prompts;

@@ -271,7 +271,7 @@ CREATE VIEW @extschema@.pm_stats AS
 	SELECT * FROM @extschema@.pm_stats_rows();
 
 COMMENT ON VIEW @extschema@.pm_stats IS
-	'renders per database and prompt: cache hits, errors, render time (every miss and one in 16 hits timed), bytes';
+	'renders per database and prompt: cache hits, errors, render time (every miss and one in 32 hits timed), bytes';
 
 CREATE FUNCTION @extschema@.pm_stats_reset(prompt_id text DEFAULT NULL)
 RETURNS bigint

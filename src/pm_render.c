@@ -647,8 +647,20 @@ typedef struct PmRenderRequest
 	PmRenderOptions *opts;		/* or NULL */
 	MemoryContext result_cxt;
 	bool		store;			/* store the result in the shared cache */
-	PmCacheRequest cache;		/* its key, when store is set */
+	bool		keyed;			/* cache holds a key (and the id's hash) */
+	PmCacheRequest cache;		/* its key, when keyed */
 } PmRenderRequest;
+
+/* XXH3_64bits of the prompt id, for pm_stats: the cache key's when made. */
+static uint64
+pm_request_id_hash(PmRenderRequest *req)
+{
+	if (req->prompt_id == NULL)
+		return 0;
+	if (req->keyed)
+		return req->cache.key.name_hash;
+	return XXH3_64bits(req->prompt_id, strlen(req->prompt_id));
+}
 
 static text *
 pm_render_request(PmRenderRequest *req)
@@ -746,6 +758,7 @@ pm_render_from_cache(PmRenderRequest *req)
 							  true, 0, pm_storage_table()->relid,
 							  req->params ? req->params : pm_no_params());
 
+	req->keyed = true;
 	if (req->opts != NULL && req->opts->cache_checked)
 		hit = NULL;				/* the caller looked it up already */
 	else
@@ -860,7 +873,7 @@ pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
 
 			INSTR_TIME_SET_CURRENT(elapsed);
 			INSTR_TIME_SUBTRACT(elapsed, start);
-			pm_stats_count(req->prompt_id, false, true,
+			pm_stats_count(req->prompt_id, pm_request_id_hash(req), false, true,
 						   INSTR_TIME_GET_MILLISEC(elapsed), 0);
 		}
 		PG_RE_THROW();
@@ -954,7 +967,8 @@ pm_render_top(PmRenderRequest *req)
 				INSTR_TIME_SUBTRACT(elapsed, start);
 				ms = INSTR_TIME_GET_MILLISEC(elapsed);
 			}
-			pm_stats_count(req->prompt_id, true, false, ms, VARSIZE_ANY_EXHDR(result));
+			pm_stats_count(req->prompt_id, pm_request_id_hash(req), true, false,
+						   ms, VARSIZE_ANY_EXHDR(result));
 		}
 		return result;
 	}
@@ -998,7 +1012,7 @@ pm_render_top(PmRenderRequest *req)
 
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
-		pm_stats_count(req->prompt_id, false, false,
+		pm_stats_count(req->prompt_id, pm_request_id_hash(req), false, false,
 					   INSTR_TIME_GET_MILLISEC(elapsed),
 					   result != NULL ? VARSIZE_ANY_EXHDR(result) : 0);
 	}

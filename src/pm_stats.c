@@ -8,15 +8,16 @@
  * holds one entry per database and prompt (inline templates count under
  * one entry per database, prompt_id NULL).
  *
- * Renders are first counted in this backend, in a small direct-mapped
- * table of pending counters (a few nanoseconds on the cached render path),
- * and added to the shared entries when a transaction commits, when a
- * pending slot is needed for another prompt, when the backend exits, and
- * before the statistics are read.  Counts pending in an aborted
+ * Renders are first counted in this backend, in a local table of pending
+ * counters keyed by the hash of the prompt id that the render computed
+ * anyway (a few nanoseconds on the cached render path), and added to the
+ * shared entries when a transaction commits, when the local table holds
+ * PM_PENDING_MAX prompts, when the backend exits, and before the
+ * statistics are read.  Counts pending in an aborted
  * transaction are kept for the next flush: renders happened either way.
  *
  * Render time is measured for every render that misses the shared cache
- * and for one in 16 cache hits (reading the clock twice would cost more
+ * and for one in 32 cache hits (reading the clock twice would cost more
  * than a hit itself); the view reports how many renders were timed and
  * their mean and maximum.
  *
@@ -50,8 +51,9 @@
 
 #define PM_STATS_TRANCHE	"prompt_manager_stats"
 #define PM_STATS_NAME_MAX	256		/* prompt ids are at most 255 bytes */
-#define PM_PENDING_SLOTS	64
-#define PM_HIT_SAMPLE		16
+#define PM_PENDING_SLOTS	2048	/* a power of two */
+#define PM_PENDING_MAX		1024	/* flush everything past this many */
+#define PM_HIT_SAMPLE		32
 
 typedef struct PmStatsKey
 {
@@ -87,18 +89,32 @@ typedef struct PmStatsShared
 	int			max_entries;
 } PmStatsShared;
 
-/* A prompt's counts not yet added to the shared table. */
+/*
+ * A prompt's counts not yet added to the shared table.  Its id is kept
+ * apart (pm_pending_names), so that the slots touched on every render stay
+ * small.
+ */
 typedef struct PmPending
 {
 	bool		used;
 	PmStatsKey	key;
-	char		prompt_id[PM_STATS_NAME_MAX];
 	PmStatsCounters counters;
 } PmPending;
 
+typedef char PmPendingName[PM_STATS_NAME_MAX];
+
 static PmStatsShared *pm_stats_shared = NULL;
 static HTAB *pm_stats_table = NULL;
-static PmPending pm_pending[PM_PENDING_SLOTS];
+
+/*
+ * Pending counts: open addressing on the prompt id's hash (linear
+ * probing), with the list of used slots so that a flush visits only them.
+ * Allocated at the first count, in TopMemoryContext.
+ */
+static PmPending *pm_pending = NULL;
+static PmPendingName *pm_pending_names = NULL;
+static uint16 *pm_pending_used = NULL;
+static int	pm_pending_count = 0;
 static bool pm_pending_any = false;
 static uint32 pm_hit_counter = 0;
 
@@ -264,23 +280,23 @@ pm_stats_add_existing(PmPending *slot)
 	return true;
 }
 
-/* Add every pending count to the shared table. */
+/* Add every pending count to the shared table, and empty the local one. */
 static void
 pm_stats_flush(void)
 {
 	int			i;
 	bool		missing = false;
 
-	if (pm_stats_shared == NULL)
+	if (pm_stats_shared == NULL || pm_pending == NULL)
 		return;
 
 	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
-	for (i = 0; i < PM_PENDING_SLOTS; i++)
+	for (i = 0; i < pm_pending_count; i++)
 	{
-		if (!pm_pending[i].used)
-			continue;
-		if (pm_stats_add_existing(&pm_pending[i]))
-			pm_pending[i].used = false;
+		PmPending  *slot = &pm_pending[pm_pending_used[i]];
+
+		if (pm_stats_add_existing(slot))
+			slot->used = false;
 		else
 			missing = true;
 	}
@@ -289,56 +305,82 @@ pm_stats_flush(void)
 	if (missing)
 	{
 		LWLockAcquire(pm_stats_shared->lock, LW_EXCLUSIVE);
-		for (i = 0; i < PM_PENDING_SLOTS; i++)
+		for (i = 0; i < pm_pending_count; i++)
 		{
+			PmPending  *slot = &pm_pending[pm_pending_used[i]];
+			const char *name = pm_pending_names[pm_pending_used[i]];
 			PmStatsEntry *entry;
 			bool		found;
 
-			if (!pm_pending[i].used)
+			if (!slot->used)
 				continue;
-			if (!pm_stats_add_existing(&pm_pending[i]))
+			if (!pm_stats_add_existing(slot))
 			{
 				if (hash_get_num_entries(pm_stats_table) >= pm_stats_shared->max_entries)
 					pm_stats_evict();
-				entry = hash_search(pm_stats_table, &pm_pending[i].key,
-									HASH_ENTER_NULL, &found);
+				entry = hash_search(pm_stats_table, &slot->key, HASH_ENTER_NULL, &found);
 				if (entry != NULL)
 				{
 					SpinLockInit(&entry->mutex);
-					strlcpy(entry->prompt_id, pm_pending[i].prompt_id, PM_STATS_NAME_MAX);
+					strlcpy(entry->prompt_id, name, PM_STATS_NAME_MAX);
 					memset(&entry->counters, 0, sizeof(PmStatsCounters));
 					entry->flushed = 0;
-					pm_counters_add(&entry->counters, &pm_pending[i].counters);
+					pm_counters_add(&entry->counters, &slot->counters);
 				}
 			}
-			pm_pending[i].used = false;
+			slot->used = false;
 		}
 		LWLockRelease(pm_stats_shared->lock);
 	}
+	pm_pending_count = 0;
 	pm_pending_any = false;
 }
 
 void
-pm_stats_count(const char *prompt_id, bool cache_hit, bool error,
-			   double elapsed_ms, int64 bytes)
+pm_stats_count(const char *prompt_id, uint64 id_hash, bool cache_hit,
+			   bool error, double elapsed_ms, int64 bytes)
 {
-	PmStatsKey	key;
 	PmPending  *slot;
+	uint32		i;
 
-	memset(&key, 0, sizeof(key));
-	key.dbid = MyDatabaseId;
-	key.is_inline = prompt_id == NULL;
-	key.id_hash = prompt_id ? XXH3_64bits(prompt_id, strlen(prompt_id)) : 0;
+	if (pm_pending == NULL)
+	{
+		pm_pending = MemoryContextAllocZero(TopMemoryContext,
+											sizeof(PmPending) * PM_PENDING_SLOTS);
+		pm_pending_names = MemoryContextAlloc(TopMemoryContext,
+											  sizeof(PmPendingName) * PM_PENDING_SLOTS);
+		pm_pending_used = MemoryContextAlloc(TopMemoryContext,
+											 sizeof(uint16) * PM_PENDING_MAX);
+	}
+	if (prompt_id == NULL)
+		id_hash = 0;			/* inline templates: one entry */
 
-	slot = &pm_pending[key.id_hash % PM_PENDING_SLOTS];
-	if (slot->used && memcmp(&slot->key, &key, sizeof(key)) != 0)
-		pm_stats_flush();		/* the slot is needed for another prompt */
+	i = (uint32) id_hash & (PM_PENDING_SLOTS - 1);
+	for (;;)
+	{
+		slot = &pm_pending[i];
+		if (!slot->used)
+			break;
+		/* told apart by the 64-bit hash: a collision would only merge stats */
+		if (slot->key.id_hash == id_hash && slot->key.is_inline == (prompt_id == NULL))
+			break;
+		i = (i + 1) & (PM_PENDING_SLOTS - 1);
+	}
 	if (!slot->used)
 	{
+		if (pm_pending_count >= PM_PENDING_MAX)
+		{
+			pm_stats_flush();
+			pm_stats_count(prompt_id, id_hash, cache_hit, error, elapsed_ms, bytes);
+			return;
+		}
+		memset(slot, 0, sizeof(PmPending));
 		slot->used = true;
-		slot->key = key;
-		strlcpy(slot->prompt_id, prompt_id ? prompt_id : "", PM_STATS_NAME_MAX);
-		memset(&slot->counters, 0, sizeof(PmStatsCounters));
+		slot->key.dbid = MyDatabaseId;
+		slot->key.is_inline = prompt_id == NULL;
+		slot->key.id_hash = id_hash;
+		strlcpy(pm_pending_names[i], prompt_id ? prompt_id : "", PM_STATS_NAME_MAX);
+		pm_pending_used[pm_pending_count++] = (uint16) i;
 	}
 	slot->counters.renders++;
 	if (cache_hit)
@@ -411,7 +453,9 @@ pm_stats_reset(const char *prompt_id)
 	int64		count = 0;
 
 	pm_stats_require();
-	memset(pm_pending, 0, sizeof(pm_pending));
+	if (pm_pending != NULL)
+		memset(pm_pending, 0, sizeof(PmPending) * PM_PENDING_SLOTS);
+	pm_pending_count = 0;
 	pm_pending_any = false;
 
 	LWLockAcquire(pm_stats_shared->lock, LW_EXCLUSIVE);

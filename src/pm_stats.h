@@ -37,13 +37,14 @@ extern void pm_stats_init_backend(void);
 extern bool pm_stats_active(void);
 
 /*
- * Count one render of prompt_id (NULL: an inline template).  elapsed_ms
- * is < 0 when the render was not timed.
+ * Count one render of prompt_id (NULL: an inline template), whose
+ * XXH3_64bits is id_hash.  elapsed_ms is < 0 when the render was not timed.
  */
-extern void pm_stats_count(const char *prompt_id, bool cache_hit, bool error,
-						   double elapsed_ms, int64 bytes);
+extern void pm_stats_count(const char *prompt_id, uint64 id_hash,
+						   bool cache_hit, bool error, double elapsed_ms,
+						   int64 bytes);
 
-/* Should this render be timed?  Every miss; one in 16 cache hits. */
+/* Should this render be timed?  Every miss; one in 32 cache hits. */
 extern bool pm_stats_time_this_hit(void);
 
 extern List *pm_stats_rows(void);

@@ -326,8 +326,9 @@ is($node->safe_psql('postgres',
 	q{SELECT size FROM pg_shmem_allocations WHERE name = 'prompt_manager cache'}),
 	$shmem, 'shared memory of the cache did not grow');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_shmem_allocations
-	WHERE name LIKE 'prompt_manager%' AND name <> ALL (ARRAY['prompt_manager cache', 'prompt_manager cache index'])}),
-	'0', 'no other shared memory of prompt_manager');
+	WHERE name LIKE 'prompt_manager%' AND name <> ALL (ARRAY['prompt_manager cache',
+		'prompt_manager cache index', 'prompt_manager stats', 'prompt_manager stats table'])}),
+	'0', 'no other shared memory of prompt_manager (the cache, and the statistics)');
 
 # too large for cache_max_entry_size, or for a quarter of the cache
 $node->safe_psql('postgres', q{
