@@ -9,8 +9,10 @@ SELECT 'A', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000
 SET prompt_manager.track = off;
 SELECT 'A0', bench_time($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$);
 SET prompt_manager.track = on;
--- the same N requests in one pm_bulk_render call
+-- the same N requests in one pm_bulk_render call: in FROM (rows kept in a
+-- tuplestore by the executor) and in the SELECT list (one row at a time)
 SELECT 'BULK', bench_time($$SELECT sum(octet_length(b.result)) FROM bench_bulk, pm_bulk_render(bench_bulk.requests) b$$);
+SELECT 'BULKSL', bench_time($$SELECT sum(octet_length((b).result)) FROM (SELECT pm_bulk_render(requests) AS b FROM bench_bulk) s$$);
 -- searches over 100,000 prompts, 100 calls each
 SELECT 'SRCH_TEXT', bench_time($$SELECT count(*) FROM generate_series(1, 100) g, pm_search('zebra escalation')$$);
 SELECT 'SRCH_META', bench_time($$SELECT count(*) FROM generate_series(1, 100) g, pm_search(metadata => '{"owner": "zebra-desk"}')$$);

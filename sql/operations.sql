@@ -22,6 +22,11 @@ SELECT ord, ok, result, error, sqlstate
 FROM pm_bulk_render('[{"prompt_id": "op/strict", "parameters": {"name": "Lee"}},
 	{"prompt_id": "op/strict", "parameters": {"name": "Lee", "title": "Dr"}}]');
 RESET prompt_manager.missing_parameter;
+-- in a SELECT list it returns one row at a time, and may be stopped early
+SELECT (b).ord, (b).ok, (b).result
+FROM (SELECT pm_bulk_render('[{"prompt_id": "op/footer"}, {"prompt_id": "op/hello"}, {"prompt_id": "op/nowhere"}]') AS b) s
+LIMIT 2;
+SELECT pm_render('op/footer');
 -- an empty array renders nothing; NULL gives no rows
 SELECT count(*) FROM pm_bulk_render('[]');
 SELECT count(*) FROM pm_bulk_render(NULL);

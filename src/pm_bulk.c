@@ -13,9 +13,10 @@
  * other rows still render.  Query cancel, statement timeout and resource
  * errors are not caught: they stop the whole call.
  *
- * Rows go to a tuplestore, which spills to disk past work_mem, and the
- * memory of each request is released before the next: a million requests
- * never hold all their results in memory.
+ * It returns one row per call, and the memory of each request is released
+ * before the next: called in a SELECT list, no result is kept once passed
+ * on; in FROM, the executor's tuplestore spills to disk past work_mem.
+ * Either way a million requests never hold all their results in memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,7 +29,6 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/tuplestore.h"
 
 #include "pm_errors.h"
 #include "pm_render.h"
@@ -91,127 +91,149 @@ pm_bulk_read_request(Jsonb *requests, uint32 i, PmBulkRequest *req,
 		req->params = JsonbValueToJsonb(params);	/* checked when rendered */
 }
 
-/* Render every request into the tuplestore. */
-static void
-pm_bulk_run(PmRenderBatch *batch, Jsonb *requests, uint32 n,
-			Tuplestorestate *store, TupleDesc tupdesc)
+/* The state of one pm_bulk_render call, across its rows. */
+typedef struct PmBulkState
 {
-	MemoryContext request_cxt;
-	MemoryContext old;
-	uint32		i;
+	Jsonb	   *requests;
+	PmRenderBatch *batch;		/* NULL once ended */
+	MemoryContext request_cxt;	/* reset for each request */
+} PmBulkState;
 
-	request_cxt = AllocSetContextCreate(CurrentMemoryContext,
-										"prompt_manager bulk request",
-										ALLOCSET_DEFAULT_SIZES);
-	for (i = 0; i < n; i++)
+/* End the batch: after the last row, or when the query stops early. */
+static void
+pm_bulk_shutdown(Datum arg)
+{
+	PmBulkState *state = (PmBulkState *) DatumGetPointer(arg);
+
+	if (state->batch != NULL)
 	{
-		PmBulkRequest req;
-		PmRenderOptions opts;
-		text	   *result;
-		char	   *error = NULL;
-		char	   *sqlstate = NULL;
-		Datum		values[PM_BULK_COLUMNS];
-		bool		nulls[PM_BULK_COLUMNS];
-
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(request_cxt);
-		old = MemoryContextSwitchTo(request_cxt);
-
-		pm_bulk_read_request(requests, i, &req, false);
-
-		/* the cache first: a hit cannot fail */
-		memset(&opts, 0, sizeof(opts));
-		opts.batch = batch;
-		opts.cache_only = true;
-		result = pm_render_prompt_opts(req.prompt_id, req.params, &opts);
-		if (result == NULL)
-		{
-			memset(&opts, 0, sizeof(opts));
-			opts.batch = batch;
-			opts.cache_checked = true;
-			opts.catch_errors = true;
-			result = pm_render_prompt_opts(req.prompt_id, req.params, &opts);
-			error = opts.error;
-			sqlstate = opts.sqlstate;
-		}
-
-		memset(nulls, 0, sizeof(nulls));
-		values[0] = Int64GetDatum((int64) i + 1);
-		values[1] = CStringGetTextDatum(req.prompt_id);
-		values[2] = BoolGetDatum(result != NULL);
-		if (result != NULL)
-			values[3] = PointerGetDatum(result);
-		else
-			nulls[3] = true;
-		if (error != NULL)
-		{
-			values[4] = CStringGetTextDatum(error);
-			values[5] = CStringGetTextDatum(sqlstate);
-		}
-		else
-			nulls[4] = nulls[5] = true;
-		tuplestore_putvalues(store, tupdesc, values, nulls);
-		MemoryContextSwitchTo(old);
+		pm_render_batch_end(state->batch);
+		state->batch = NULL;
 	}
-	MemoryContextDelete(request_cxt);
+}
+
+/* Render request i into a row, allocated in the current context. */
+static HeapTuple
+pm_bulk_row(PmBulkState *state, uint32 i, TupleDesc tupdesc)
+{
+	MemoryContext row_cxt = CurrentMemoryContext;
+	PmBulkRequest req;
+	PmRenderOptions opts;
+	text	   *result;
+	char	   *error = NULL;
+	char	   *sqlstate = NULL;
+	Datum		values[PM_BULK_COLUMNS];
+	bool		nulls[PM_BULK_COLUMNS];
+
+	CHECK_FOR_INTERRUPTS();
+	MemoryContextReset(state->request_cxt);
+	MemoryContextSwitchTo(state->request_cxt);
+
+	pm_bulk_read_request(state->requests, i, &req, false);
+
+	/* the cache first */
+	memset(&opts, 0, sizeof(opts));
+	opts.batch = state->batch;
+	opts.cache_only = true;
+	MemoryContextSwitchTo(row_cxt);
+	result = pm_render_prompt_opts(req.prompt_id, req.params, &opts);
+	if (result == NULL)
+	{
+		memset(&opts, 0, sizeof(opts));
+		opts.batch = state->batch;
+		opts.cache_checked = true;
+		opts.catch_errors = true;
+		result = pm_render_prompt_opts(req.prompt_id, req.params, &opts);
+		error = opts.error;
+		sqlstate = opts.sqlstate;
+	}
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int64GetDatum((int64) i + 1);
+	values[1] = CStringGetTextDatum(req.prompt_id);
+	values[2] = BoolGetDatum(result != NULL);
+	if (result != NULL)
+		values[3] = PointerGetDatum(result);
+	else
+		nulls[3] = true;
+	if (error != NULL)
+	{
+		values[4] = CStringGetTextDatum(error);
+		values[5] = CStringGetTextDatum(sqlstate);
+	}
+	else
+		nulls[4] = nulls[5] = true;
+	return heap_form_tuple(tupdesc, values, nulls);
 }
 
 /*
  * pm_bulk_render(requests jsonb) RETURNS TABLE(ord bigint, prompt_id text,
  *	 ok boolean, result text, error text, sqlstate text)
+ *
+ * One row per call (value per call): called in a SELECT list, no result is
+ * kept once passed on; in FROM, the executor keeps rows in a tuplestore,
+ * which spills to disk past work_mem.
  */
 Datum
 pm_bulk_render(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *requests = PG_GETARG_JSONB_P(0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	tupdesc;
-	Tuplestorestate *store;
-	MemoryContext old;
-	PmRenderBatch *batch;
-	uint32		n;
-	uint32		i;
+	FuncCallContext *funcctx;
+	PmBulkState *state;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	if (!JB_ROOT_IS_ARRAY(requests) || JB_ROOT_IS_SCALAR(requests))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("requests must be a JSON array"),
-				 errhint("Pass '[{\"prompt_id\": \"...\", \"parameters\": {...}}, ...]'.")));
-	n = JB_ROOT_COUNT(requests);
-
-	/* a malformed element fails the call before anything is rendered */
-	for (i = 0; i < n; i++)
+	if (SRF_IS_FIRSTCALL())
 	{
-		CHECK_FOR_INTERRUPTS();
-		pm_bulk_read_request(requests, i, NULL, true);
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+		MemoryContext old;
+		Jsonb	   *requests;
+		TupleDesc	tupdesc;
+		uint32		n;
+		uint32		i;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		funcctx->tuple_desc = BlessTupleDesc(tupdesc);
+
+		requests = PG_GETARG_JSONB_P_COPY(0);
+		if (!JB_ROOT_IS_ARRAY(requests) || JB_ROOT_IS_SCALAR(requests))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("requests must be a JSON array"),
+					 errhint("Pass '[{\"prompt_id\": \"...\", \"parameters\": {...}}, ...]'.")));
+		n = JB_ROOT_COUNT(requests);
+
+		/* a malformed element fails the call before anything is rendered */
+		for (i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			pm_bulk_read_request(requests, i, NULL, true);
+		}
+
+		state = palloc0(sizeof(PmBulkState));
+		state->requests = requests;
+		state->request_cxt = AllocSetContextCreate(funcctx->multi_call_memory_ctx,
+												   "prompt_manager bulk request",
+												   ALLOCSET_DEFAULT_SIZES);
+		state->batch = pm_render_batch_begin();
+		if (rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) && rsinfo->econtext != NULL)
+			RegisterExprContextCallback(rsinfo->econtext, pm_bulk_shutdown,
+										PointerGetDatum(state));
+		funcctx->user_fctx = state;
+		funcctx->max_calls = n;
+		MemoryContextSwitchTo(old);
 	}
 
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	tupdesc = CreateTupleDescCopy(tupdesc);
-	store = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = tupdesc;
-	MemoryContextSwitchTo(old);
-
-	batch = pm_render_batch_begin();
-	PG_TRY();
+	funcctx = SRF_PERCALL_SETUP();
+	state = (PmBulkState *) funcctx->user_fctx;
+	if (funcctx->call_cntr < funcctx->max_calls)
 	{
-		pm_bulk_run(batch, requests, n, store, tupdesc);
-	}
-	PG_FINALLY();
-	{
-		pm_render_batch_end(batch);
-	}
-	PG_END_TRY();
+		HeapTuple	tuple = pm_bulk_row(state, (uint32) funcctx->call_cntr,
+										funcctx->tuple_desc);
 
-	return (Datum) 0;
+		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(tuple));
+	}
+	pm_bulk_shutdown(PointerGetDatum(state));
+	SRF_RETURN_DONE(funcctx);
 }

@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -105,9 +106,28 @@ pm_template_cache_trim(void)
 	}
 }
 
+/*
+ * At the end of a failed transaction no render is in progress any more,
+ * whatever did not reach its pm_template_cache_end() (a set-returning
+ * function stopped by an error).
+ */
+static void
+pm_template_cache_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		pm_render_nesting = 0;
+}
+
 void
 pm_template_cache_begin(void)
 {
+	static bool callback_registered = false;
+
+	if (!callback_registered)
+	{
+		RegisterXactCallback(pm_template_cache_xact_callback, NULL);
+		callback_registered = true;
+	}
 	if (pm_render_nesting == 0)
 		pm_template_cache_trim();
 	pm_render_nesting++;
