@@ -40,7 +40,6 @@
 #include "storage/proc.h"
 #include "storage/sinval.h"
 #include "utils/acl.h"
-#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rls.h"
@@ -76,13 +75,30 @@ typedef struct PmSnapshotIdentity
 typedef struct PmRevisionMemo
 {
 	uint64		key;			/* xxhash of the prompt id */
-	char	   *prompt_id;
+	char		status;			/* simplehash's */
 	bool		present;
+	char	   *prompt_id;
 	int64		revision;
 } PmRevisionMemo;
 
+/*
+ * The memo is a simplehash table (open addressing, inlined): it is looked
+ * up on every render, so it must cost nanoseconds.  The key is already a
+ * hash.
+ */
+#define SH_PREFIX		pm_revisions
+#define SH_ELEMENT_TYPE PmRevisionMemo
+#define SH_KEY_TYPE		uint64
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, key) ((uint32) ((key) ^ ((key) >> 32)))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 static MemoryContext pm_memo_cxt = NULL;
-static HTAB *pm_memo = NULL;
+static pm_revisions_hash *pm_memo = NULL;
 static bool pm_memo_valid = false;
 static PmSnapshotIdentity pm_memo_identity;
 static TransactionId *pm_memo_xip = NULL;	/* copies, in pm_memo_cxt */
@@ -146,7 +162,6 @@ pm_check_access(const PmSnapshotIdentity *id)
 static void
 pm_memo_reset(Snapshot snapshot, const PmSnapshotIdentity *id)
 {
-	HASHCTL		ctl;
 	if (pm_memo_cxt == NULL)
 		pm_memo_cxt = AllocSetContextCreate(TopMemoryContext,
 											"prompt_manager visibility",
@@ -155,12 +170,7 @@ pm_memo_reset(Snapshot snapshot, const PmSnapshotIdentity *id)
 	MemoryContextReset(pm_memo_cxt);
 	pm_memo = NULL;
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(uint64);
-	ctl.entrysize = sizeof(PmRevisionMemo);
-	ctl.hcxt = pm_memo_cxt;
-	pm_memo = hash_create("prompt_manager revisions", 64, &ctl,
-						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	pm_memo = pm_revisions_create(pm_memo_cxt, 64, NULL);
 
 	pm_memo_xip = NULL;
 	pm_memo_subxip = NULL;
@@ -212,7 +222,7 @@ pm_memo_refresh(void)
 	id.taken_during_recovery = snapshot->takenDuringRecovery;
 
 	if (!pm_memo_matches(snapshot, &id) ||
-		hash_get_num_entries(pm_memo) > PM_VISIBILITY_MAX_ENTRIES)
+		pm_memo->members > PM_VISIBILITY_MAX_ENTRIES)
 		pm_memo_reset(snapshot, &id);
 	else if (SharedInvalidMessageCounter != pm_access_inval_counter)
 		pm_check_access(&id);	/* same snapshot, catalogs changed */
@@ -231,7 +241,7 @@ pm_visibility_unrestricted(void)
 static PmRevisionMemo *
 pm_memo_find(const char *prompt_id, uint64 key)
 {
-	PmRevisionMemo *memo = hash_search(pm_memo, &key, HASH_FIND, NULL);
+	PmRevisionMemo *memo = pm_revisions_lookup(pm_memo, key);
 
 	if (memo != NULL && strcmp(memo->prompt_id, prompt_id) == 0)
 		return memo;
@@ -245,7 +255,7 @@ pm_memo_store(const char *prompt_id, uint64 key, bool present, int64 revision)
 	PmRevisionMemo *memo;
 	bool		found;
 
-	memo = hash_search(pm_memo, &key, HASH_ENTER, &found);
+	memo = pm_revisions_insert(pm_memo, key, &found);
 	if (!found)
 	{
 		memo->prompt_id = MemoryContextStrdup(pm_memo_cxt, prompt_id);
