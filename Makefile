@@ -59,6 +59,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when a header
+# of ours changes (a changed struct must never meet an old object file).
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
 # TAP tests (test/t/*.pl), against servers they start themselves.
 PROVE_TESTS = test/t/*.pl
 .PHONY: tapcheck unitcheck

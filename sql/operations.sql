@@ -110,6 +110,9 @@ CREATE FUNCTION regress.wrong_type(p text, s text, m text) RETURNS integer
 LANGUAGE sql AS $$ SELECT 1 $$;
 SET prompt_manager.error_handler = 'regress.wrong_type';
 SELECT regress.err($$SELECT pm_render('op/nowhere')$$);
+-- streaming does not use it: lines may already be out
+SET prompt_manager.error_handler = 'regress.fallback';
+SELECT regress.err($$SELECT * FROM pm_render_lines('op/loop')$$);
 RESET prompt_manager.error_handler;
 -- a successful render never calls it
 SELECT pm_render('op/hello');

@@ -213,7 +213,7 @@ COMMENT ON FUNCTION @extschema@.pm_render_lines(text, jsonb) IS
 
 CREATE FUNCTION @extschema@.pm_get(prompt_id text)
 RETURNS SETOF @extschema@.pm_prompts
-LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
 AS $$
 	SELECT p.* FROM @extschema@.pm_prompts AS p
 	WHERE p.prompt_id OPERATOR(pg_catalog.=) $1

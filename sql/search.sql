@@ -21,4 +21,7 @@ EXPLAIN (COSTS OFF) SELECT * FROM pm_search('zebra escalation');
 EXPLAIN (COSTS OFF) SELECT * FROM pm_search(metadata => '{"owner": "zebra-desk"}');
 EXPLAIN (COSTS OFF) SELECT * FROM pm_search('billing', '{"owner": "zebra-desk"}', 'ops');
 
+-- pm_get is inlined too: a primary key lookup
+EXPLAIN (COSTS OFF) SELECT * FROM pm_get('search/42');
+
 DELETE FROM pm_prompts;

@@ -25,8 +25,8 @@ SELECT pm_render('st/b');
 RESET prompt_manager.track;
 SELECT renders FROM pm_stats WHERE prompt_id = 'st/b';
 
--- pm_flush_usage adds the counted renders to usage_count, once; the
--- revision and updated_at stay (it is not an edit of the prompt)
+-- pm_flush_usage adds the counted renders that did not fail to usage_count,
+-- once; the revision and updated_at stay (it is not an edit of the prompt)
 CREATE TEMP TABLE before_flush AS SELECT prompt_id, revision, updated_at FROM pm_prompts;
 SELECT pm_flush_usage();
 SELECT p.prompt_id, p.usage_count, p.revision = b.revision AS same_revision,
@@ -49,6 +49,14 @@ SELECT pm_flush_usage();
 ROLLBACK;
 SELECT pm_flush_usage();
 SELECT usage_count FROM pm_prompts WHERE prompt_id = 'st/b';
+-- a flush in a savepoint that rolls back is put back too
+SELECT pm_render('st/b');
+BEGIN;
+SAVEPOINT s;
+SELECT pm_flush_usage();
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT pm_flush_usage();
 
 -- pm_stats_reset: one prompt of this database, or everything
 SELECT pm_stats_reset('st/a');
@@ -61,6 +69,8 @@ SELECT count(*) FROM pm_stats;
 SELECT pm_cache_reset();
 SELECT pm_preload();
 SELECT prompt_id FROM pm_cache_entries ORDER BY 1;
+-- warming up is not usage: preloads are not counted in pm_stats
+SELECT count(*) FROM pm_stats WHERE prompt_id LIKE 'st/%';
 SELECT hits AS hits_before FROM pm_cache \gset
 SELECT pm_render('st/a'), pm_render('st/b', NULL), pm_render('st/b', '{}');
 SELECT hits - :hits_before AS hits FROM pm_cache;

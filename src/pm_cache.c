@@ -356,14 +356,14 @@ pm_unlock_all(void)
 
 void
 pm_cache_request_init(PmCacheRequest *req, const char *name, uint32 name_len,
-					  bool is_inline, int64 root_revision, Oid relid,
-					  Jsonb *params)
+					  uint64 name_hash, bool is_inline, int64 root_revision,
+					  Oid relid, Jsonb *params)
 {
 	memset(req, 0, sizeof(PmCacheRequest));
 	req->key.dbid = MyDatabaseId;
 	req->key.relid = relid;
 	req->key.root_revision = root_revision;
-	req->key.name_hash = XXH3_64bits(name, name_len);
+	req->key.name_hash = name_hash;
 	req->key.is_inline = is_inline;
 	req->key.settings_hash = pm_output_settings_hash();
 	req->name = name;
@@ -406,6 +406,7 @@ pm_cache_lookup(const PmCacheRequest *req)
 	char	   *deps = NULL;	/* copy of the dependencies and their names */
 	uint32		ndeps = 0;
 	bool		expired = false;
+	uint64		now_clock;
 
 	LWLockAcquire(lock, LW_SHARED);
 	entry = hash_search_with_hash_value(pm_index, &req->key, req->hash,
@@ -430,9 +431,11 @@ pm_cache_lookup(const PmCacheRequest *req)
 				}
 				output = palloc(blob->output_size);
 				memcpy(output, PM_BLOB_OUTPUT(blob), blob->output_size);
+				now_clock = pg_atomic_read_u64(&pm_shared->clock);
 				pg_atomic_fetch_add_u64(&entry->hits, 1);
-				pg_atomic_write_u64(&entry->last_used,
-									pg_atomic_read_u64(&pm_shared->clock));
+				/* written only when it changes: the line is shared */
+				if (pg_atomic_read_u64(&entry->last_used) != now_clock)
+					pg_atomic_write_u64(&entry->last_used, now_clock);
 			}
 		}
 	}
@@ -546,7 +549,7 @@ pm_cache_evict(void)
 	pm_unlock_all();
 }
 
-void
+bool
 pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
 {
 	PmCacheCounters *counters = pm_counters();
@@ -574,7 +577,7 @@ pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
 		size > pm_shared->area_size / 4)
 	{
 		pg_atomic_fetch_add_u64(&counters->skipped, 1);
-		return;
+		return false;
 	}
 
 	/* room first: in the index, then in the area */
@@ -588,7 +591,7 @@ pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
 		if (!DsaPointerIsValid(dp))
 		{
 			pg_atomic_fetch_add_u64(&counters->skipped, 1);
-			return;
+			return false;
 		}
 	}
 
@@ -627,7 +630,7 @@ pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
 		LWLockRelease(lock);
 		dsa_free(pm_area, dp);
 		pg_atomic_fetch_add_u64(&counters->skipped, 1);
-		return;
+		return false;
 	}
 	if (found)
 	{
@@ -650,6 +653,7 @@ pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
 
 	pg_atomic_fetch_add_u64(&pm_shared->bytes_used, size);
 	pg_atomic_fetch_add_u64(&counters->inserts, 1);
+	return true;
 }
 
 /* Does the entry's rendering include prompt_id? */

@@ -81,11 +81,14 @@ extern void pm_cache_install_hooks(void);
 /* Is the cache set up, and switched on for this session? */
 extern bool pm_cache_active(void);
 
-/* Fill req for a stored prompt at root_revision, or an inline template. */
+/*
+ * Fill req for a stored prompt at root_revision, or an inline template;
+ * name_hash is XXH3_64bits of the name.
+ */
 extern void pm_cache_request_init(PmCacheRequest *req, const char *name,
-								  uint32 name_len, bool is_inline,
-								  int64 root_revision, Oid relid,
-								  Jsonb *params);
+								  uint32 name_len, uint64 name_hash,
+								  bool is_inline, int64 root_revision,
+								  Oid relid, Jsonb *params);
 
 /*
  * A copy of the cached rendering for req, when there is one and every
@@ -94,8 +97,11 @@ extern void pm_cache_request_init(PmCacheRequest *req, const char *name,
  */
 extern text *pm_cache_lookup(const PmCacheRequest *req);
 
-/* Keep output for req, built from deps (a List of PmCacheDependency *). */
-extern void pm_cache_store(const PmCacheRequest *req, List *deps, text *output);
+/*
+ * Keep output for req, built from deps (a List of PmCacheDependency *).
+ * False when it was not kept (too large, no room).
+ */
+extern bool pm_cache_store(const PmCacheRequest *req, List *deps, text *output);
 
 /* Drop renderings; see pm_invalidate() in README.md. */
 extern int64 pm_cache_invalidate(const char *prompt_id, Jsonb *params);

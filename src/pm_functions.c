@@ -50,12 +50,22 @@ PG_FUNCTION_INFO_V1(pm_flush_usage);
 Datum
 pm_render(PG_FUNCTION_ARGS)
 {
+	text	   *id_text;
+	char		id_buf[256];	/* ids are at most 255 bytes: no palloc */
 	char	   *prompt_id;
 	Jsonb	   *params = NULL;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	prompt_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	id_text = PG_GETARG_TEXT_PP(0);
+	if (VARSIZE_ANY_EXHDR(id_text) < sizeof(id_buf))
+	{
+		memcpy(id_buf, VARDATA_ANY(id_text), VARSIZE_ANY_EXHDR(id_text));
+		id_buf[VARSIZE_ANY_EXHDR(id_text)] = '\0';
+		prompt_id = id_buf;
+	}
+	else
+		prompt_id = text_to_cstring(id_text);
 	if (!PG_ARGISNULL(1))
 		params = PG_GETARG_JSONB_P(1);
 
@@ -353,39 +363,86 @@ pm_stats_reset_fn(PG_FUNCTION_ARGS)
 }
 
 /*
- * Counts taken by a pm_flush_usage() whose transaction has not ended: put
- * back if it aborts, so that no render is lost or counted twice.
+ * Counts taken by pm_flush_usage() calls whose transaction has not ended,
+ * each with the subtransaction that took it: put back if that
+ * subtransaction or the transaction rolls back, so that no render is lost
+ * or counted twice.  In TopMemoryContext.
  */
-static List *pm_flush_pending = NIL;	/* in TopMemoryContext */
-static bool pm_flush_callback_registered = false;
+typedef struct PmFlushTaken
+{
+	SubTransactionId subid;
+	List	   *rows;			/* PmStatsRow * */
+} PmFlushTaken;
+
+static List *pm_flush_taken = NIL;
+static bool pm_flush_callbacks_registered = false;
+
+static void
+pm_flush_free(PmFlushTaken *taken)
+{
+	ListCell   *lc;
+
+	foreach(lc, taken->rows)
+		pfree(((PmStatsRow *) lfirst(lc))->prompt_id);
+	list_free_deep(taken->rows);
+	pfree(taken);
+}
 
 static void
 pm_flush_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
-	if (pm_flush_pending == NIL)
+	if (pm_flush_taken == NIL)
 		return;
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		pm_stats_unflush(pm_flush_pending);
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
-		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_PREPARE)
+	if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	foreach(lc, pm_flush_taken)
 	{
-		foreach(lc, pm_flush_pending)
-			pfree(((PmStatsRow *) lfirst(lc))->prompt_id);
-		list_free_deep(pm_flush_pending);
-		pm_flush_pending = NIL;
+		PmFlushTaken *taken = (PmFlushTaken *) lfirst(lc);
+
+		if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) &&
+			taken->subid != InvalidSubTransactionId)
+			pm_stats_unflush(taken->rows);
+		pm_flush_free(taken);
+	}
+	list_free(pm_flush_taken);
+	pm_flush_taken = NIL;
+}
+
+static void
+pm_flush_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, pm_flush_taken)
+	{
+		PmFlushTaken *taken = (PmFlushTaken *) lfirst(lc);
+
+		if (taken->subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			taken->subid = parentSubid;	/* the parent owns it now */
+		else if (event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			/* put back; freed with the others at the end of the transaction */
+			pm_stats_unflush(taken->rows);
+			taken->subid = InvalidSubTransactionId;
+		}
 	}
 }
 
 /*
  * pm_flush_usage() RETURNS bigint
  *
- * Adds the renders counted in pm_stats since the last flush to
+ * Adds the successful renders counted in pm_stats since the last flush to
  * pm_prompts.usage_count, in this transaction, and returns how many it
  * added.  A render is added once: the counts taken are marked, and put
- * back if the transaction does not commit.
+ * back if the transaction (or the subtransaction that took them) rolls
+ * back.
  */
 Datum
 pm_flush_usage(PG_FUNCTION_ARGS)
@@ -403,18 +460,21 @@ pm_flush_usage(PG_FUNCTION_ARGS)
 	Oid			argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
 	MemoryContext old;
 
-	if (!pm_flush_callback_registered)
+	if (!pm_flush_callbacks_registered)
 	{
 		RegisterXactCallback(pm_flush_xact_callback, NULL);
-		pm_flush_callback_registered = true;
+		RegisterSubXactCallback(pm_flush_subxact_callback, NULL);
+		pm_flush_callbacks_registered = true;
 	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	rows = pm_stats_take_unflushed();
+	if (rows != NIL)
 	{
-		List	   *merged = list_concat_copy(pm_flush_pending, rows);
+		PmFlushTaken *taken = palloc(sizeof(PmFlushTaken));
 
-		list_free(pm_flush_pending);
-		pm_flush_pending = merged;
+		taken->subid = GetCurrentSubTransactionId();
+		taken->rows = rows;
+		pm_flush_taken = lappend(pm_flush_taken, taken);
 	}
 	MemoryContextSwitchTo(old);
 	n = list_length(rows);

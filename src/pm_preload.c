@@ -80,9 +80,15 @@ pm_preload_batch(PmRenderBatch *batch, List *prompt_ids, Jsonb *no_params)
 		memset(&opts, 0, sizeof(opts));
 		opts.batch = batch;
 		opts.catch_errors = true;
+		opts.no_stats = true;	/* warming up is not usage */
 		result = pm_render_prompt_opts(prompt_id, no_params, &opts);
-		if (result != NULL)
+		if (result != NULL && opts.cached)
 			loaded++;
+		else if (result != NULL)
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("prompt \"%s\" was rendered but not kept in the cache", prompt_id),
+					 errdetail("It is too large for the cache, it met a missing prompt, or the role reads pm_prompts under row-level security.")));
 		else
 			ereport(WARNING,
 					(errcode(MAKE_SQLSTATE(opts.sqlstate[0], opts.sqlstate[1],

@@ -86,6 +86,7 @@ typedef struct PmRenderState
 	PmLineSink	line_sink;
 	void	   *line_sink_arg;
 	bool		produced;		/* any output at all yet */
+	int64		bytes;			/* output so far, streamed or not */
 } PmRenderState;
 
 /* A batch of renders: the prompts read so far, by id hash. */
@@ -212,6 +213,7 @@ pm_append(PmRenderState *state, StringInfo buf, const char *data, Size len)
 	pm_check_output_size(state, len);
 	appendBinaryStringInfo(buf, data, len);
 	state->produced = true;
+	state->bytes += len;
 	if (state->line_sink != NULL)
 		pm_flush_lines(state, len);
 }
@@ -699,9 +701,16 @@ pm_render_request(PmRenderRequest *req)
 
 		pm_render_template(&state, tpl, 0);
 	}
+	if (req->opts != NULL)
+		req->opts->bytes = state.bytes;
 	result = pm_render_result(&state);
 	if (req->store && state.cacheable)
-		pm_cache_store(&req->cache, state.deps, result);
+	{
+		bool		stored = pm_cache_store(&req->cache, state.deps, result);
+
+		if (req->opts != NULL)
+			req->opts->cached = stored;
+	}
 	return result;
 }
 
@@ -744,17 +753,21 @@ pm_render_from_cache(PmRenderRequest *req)
 	if (req->prompt_id != NULL)
 	{
 		int64		revision;
+		size_t		len = strlen(req->prompt_id);
+		uint64		id_hash = XXH3_64bits(req->prompt_id, len);
 
 		/* a missing prompt is an error or a WARNING: render it */
-		if (!pm_visibility_revision(req->prompt_id, &revision))
+		if (!pm_visibility_revision_hashed(req->prompt_id, id_hash, &revision))
 			return NULL;
-		pm_cache_request_init(creq, req->prompt_id, strlen(req->prompt_id),
+		pm_cache_request_init(creq, req->prompt_id, len, id_hash,
 							  false, revision, pm_storage_table()->relid,
 							  req->params ? req->params : pm_no_params());
 	}
 	else
 		pm_cache_request_init(creq, VARDATA_ANY(req->template_text),
 							  VARSIZE_ANY_EXHDR(req->template_text),
+							  XXH3_64bits(VARDATA_ANY(req->template_text),
+										  VARSIZE_ANY_EXHDR(req->template_text)),
 							  true, 0, pm_storage_table()->relid,
 							  req->params ? req->params : pm_no_params());
 
@@ -948,11 +961,16 @@ pm_render_top(PmRenderRequest *req)
 	text	   *result;
 
 	req->result_cxt = CurrentMemoryContext;
+	if (req->opts != NULL && req->opts->no_stats)
+		track = timed_lookup = false;
 	if (timed_lookup)
 		INSTR_TIME_SET_CURRENT(start);
 	result = pm_render_from_cache(req);
 	if (req->opts != NULL)
+	{
 		req->opts->from_cache = result != NULL;
+		req->opts->cached = result != NULL;
+	}
 	if (result != NULL)
 	{
 		if (track)
@@ -990,7 +1008,8 @@ pm_render_top(PmRenderRequest *req)
 			return NULL;		/* counted as an error already */
 		}
 	}
-	else if (pm_error_handler != NULL && pm_error_handler[0] != '\0')
+	else if (pm_error_handler != NULL && pm_error_handler[0] != '\0' &&
+			 (req->opts == NULL || req->opts->line_sink == NULL))
 	{
 		ErrorData  *edata;
 
@@ -1014,7 +1033,8 @@ pm_render_top(PmRenderRequest *req)
 		INSTR_TIME_SUBTRACT(elapsed, start);
 		pm_stats_count(req->prompt_id, pm_request_id_hash(req), false, false,
 					   INSTR_TIME_GET_MILLISEC(elapsed),
-					   result != NULL ? VARSIZE_ANY_EXHDR(result) : 0);
+					   result != NULL ? VARSIZE_ANY_EXHDR(result) :
+					   (req->opts != NULL ? req->opts->bytes : 0));
 	}
 	return result;
 }

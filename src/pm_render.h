@@ -45,7 +45,10 @@ typedef struct PmRenderOptions
 	bool		cache_only;		/* return a cached rendering or NULL */
 	bool		cache_checked;	/* the cache was asked already: render */
 	bool		catch_errors;	/* return NULL with error/sqlstate set */
+	bool		no_stats;		/* not counted in pm_stats (pm_preload) */
 	bool		from_cache;		/* out: the result came from the cache */
+	bool		cached;			/* out: it is in the cache (hit or stored) */
+	int64		bytes;			/* out: bytes rendered (streamed too) */
 	char	   *error;			/* out, with catch_errors: the message */
 	char	   *sqlstate;		/* out, with catch_errors: its SQLSTATE */
 } PmRenderOptions;

@@ -80,7 +80,8 @@ typedef struct PmStatsEntry
 	slock_t		mutex;			/* protects the fields below */
 	char		prompt_id[PM_STATS_NAME_MAX];
 	PmStatsCounters counters;
-	int64		flushed;		/* renders already added to usage_count */
+	int64		flushed;		/* successful renders already added to
+								 * usage_count */
 } PmStatsEntry;
 
 typedef struct PmStatsShared
@@ -453,10 +454,9 @@ pm_stats_reset(const char *prompt_id)
 	int64		count = 0;
 
 	pm_stats_require();
-	if (pm_pending != NULL)
-		memset(pm_pending, 0, sizeof(PmPending) * PM_PENDING_SLOTS);
-	pm_pending_count = 0;
-	pm_pending_any = false;
+	/* this backend's pending counts first, so that they are reset too */
+	if (pm_pending_any)
+		pm_stats_flush();
 
 	LWLockAcquire(pm_stats_shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&seq, pm_stats_table);
@@ -493,8 +493,9 @@ pm_stats_take_unflushed(void)
 		if (entry->key.dbid != MyDatabaseId || entry->key.is_inline)
 			continue;
 		SpinLockAcquire(&entry->mutex);
-		delta = entry->counters.renders - entry->flushed;
-		entry->flushed = entry->counters.renders;
+		/* usage is the renders that did not fail */
+		delta = entry->counters.renders - entry->counters.errors - entry->flushed;
+		entry->flushed = entry->counters.renders - entry->counters.errors;
 		SpinLockRelease(&entry->mutex);
 		if (delta > 0)
 		{

@@ -51,9 +51,9 @@ extern List *pm_stats_rows(void);
 extern int64 pm_stats_reset(const char *prompt_id);
 
 /*
- * Renders of this database counted since their last flush, per prompt
- * (a List of PmStatsRow * with renders = the count), marked as flushed.
- * pm_stats_unflush puts them back (the flush's transaction failed).
+ * Successful renders of this database counted since their last flush, per
+ * prompt (a List of PmStatsRow * with renders = the count), marked as
+ * flushed.  pm_stats_unflush puts them back (the flush was rolled back).
  */
 extern List *pm_stats_take_unflushed(void);
 extern void pm_stats_unflush(List *rows);

@@ -289,7 +289,14 @@ pm_visibility_remember(const char *prompt_id, bool present, int64 revision)
 bool
 pm_visibility_revision(const char *prompt_id, int64 *revision)
 {
-	uint64		key = XXH3_64bits(prompt_id, strlen(prompt_id));
+	return pm_visibility_revision_hashed(prompt_id,
+										 XXH3_64bits(prompt_id, strlen(prompt_id)),
+										 revision);
+}
+
+bool
+pm_visibility_revision_hashed(const char *prompt_id, uint64 key, int64 *revision)
+{
 	PmRevisionMemo *memo;
 	bool		present;
 	int64		rev = 0;

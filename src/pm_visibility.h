@@ -28,6 +28,10 @@ extern bool pm_visibility_unrestricted(void);
  */
 extern bool pm_visibility_revision(const char *prompt_id, int64 *revision);
 
+/* The same, with XXH3_64bits(prompt_id) already computed. */
+extern bool pm_visibility_revision_hashed(const char *prompt_id, uint64 id_hash,
+										  int64 *revision);
+
 /*
  * What the memo already knows of prompt_id (false: nothing yet), and
  * telling it what a read of the row found.  Same condition as above.
