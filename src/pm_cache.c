@@ -50,6 +50,9 @@
  *	   called with or without our locks held, never the other way round.
  *	 - Counters are atomics, spread over PM_COUNTER_SHARDS cache lines so
  *	   that backends do not contend on one.
+ *	 - A repeated hit is served from the backend's own copy of the entry
+ *	   with no lock at all (see "Backend-local copies" below); removing an
+ *	   entry advances an atomic generation counter, which drops the copies.
  * Rendering itself never happens under any of these locks, and no ERROR
  * is raised while holding one except by palloc running out of memory
  * (LWLocks are released by error recovery).
@@ -119,6 +122,7 @@ typedef struct PmCacheShared
 	pg_atomic_uint64 nentries;
 	pg_atomic_uint64 bytes_used;	/* sum of the entries' blob sizes */
 	pg_atomic_uint64 clock;		/* advanced by every store: recency */
+	pg_atomic_uint64 generation;	/* advanced when entries are removed */
 	pg_atomic_uint64 stats_reset;	/* a TimestampTz */
 	PmCacheCountersPadded counters[PM_COUNTER_SHARDS];
 } PmCacheShared;
@@ -248,6 +252,7 @@ pm_cache_shmem_startup(void)
 		pg_atomic_init_u64(&pm_shared->nentries, 0);
 		pg_atomic_init_u64(&pm_shared->bytes_used, 0);
 		pg_atomic_init_u64(&pm_shared->clock, 1);
+		pg_atomic_init_u64(&pm_shared->generation, 1);
 		pg_atomic_init_u64(&pm_shared->stats_reset, (uint64) GetCurrentTimestamp());
 		for (i = 0; i < PM_COUNTER_SHARDS; i++)
 		{
@@ -396,17 +401,142 @@ pm_blob_matches(const PmCacheBlob *blob, const PmCacheRequest *req)
 		 memcmp(PM_BLOB_PARAMS(blob), req->params, req->params_len) == 0);
 }
 
+/*
+ * Backend-local copies
+ * --------------------
+ * A backend keeps a copy of the entries it was served lately, so that a
+ * repeated hit takes no lock at all.  A copy is used under exactly the
+ * rules of the shared entry (same key and bytes, TTL, included prompts'
+ * revisions checked against the caller's snapshot), and all copies are
+ * dropped as soon as any entry leaves the shared cache (invalidation,
+ * eviction, reset: the shared generation counter moves), so that a copy
+ * never outlives its entry.  The copies are bounded in number and size.
+ */
+#define PM_LOCAL_MAX_ENTRIES 1024
+#define PM_LOCAL_MAX_BYTES	(8 * 1024 * 1024)
+
+typedef struct PmLocalEntry
+{
+	uint32		hash;			/* PmCacheRequest.hash */
+	char		status;			/* simplehash's */
+	PmCacheKey	key;
+	TimestampTz created;
+	char	   *blob;			/* a copy of the shared blob */
+} PmLocalEntry;
+
+#define SH_PREFIX		pm_copies
+#define SH_ELEMENT_TYPE PmLocalEntry
+#define SH_KEY_TYPE		uint32
+#define SH_KEY			hash
+#define SH_HASH_KEY(tb, key) (key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+static MemoryContext pm_local_cxt = NULL;
+static pm_copies_hash *pm_local = NULL;
+static uint64 pm_local_generation = 0;
+static Size pm_local_bytes = 0;
+
+/* Drop every copy, and start again for generation. */
+static void
+pm_local_reset(uint64 generation)
+{
+	if (pm_local_cxt == NULL)
+		pm_local_cxt = AllocSetContextCreate(TopMemoryContext,
+											 "prompt_manager cache copies",
+											 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(pm_local_cxt);
+	pm_local = pm_copies_create(pm_local_cxt, 64, NULL);
+	pm_local_bytes = 0;
+	pm_local_generation = generation;
+}
+
+/* Keep a copy of a blob just served from the shared entry. */
+static void
+pm_local_keep(const PmCacheRequest *req, TimestampTz created,
+			  const char *blob, Size blob_size)
+{
+	PmLocalEntry *local;
+	bool		found;
+
+	if (pm_local->members >= PM_LOCAL_MAX_ENTRIES ||
+		pm_local_bytes + blob_size > PM_LOCAL_MAX_BYTES)
+		pm_local_reset(pm_local_generation);
+	local = pm_copies_insert(pm_local, req->hash, &found);
+	if (found)
+		pfree(local->blob);		/* another key with the same hash */
+	local->key = req->key;
+	local->created = created;
+	local->blob = MemoryContextAlloc(pm_local_cxt, blob_size);
+	memcpy(local->blob, blob, blob_size);
+	pm_local_bytes += blob_size;
+}
+
+/*
+ * The output of a blob (a copy, in the caller's context) when every
+ * prompt it included still has the same revision for the caller; else
+ * NULL.
+ */
+static text *
+pm_blob_output(const PmCacheBlob *blob)
+{
+	PmCacheBlobDep *dep = PM_BLOB_DEPS(blob);
+	char	   *names = PM_BLOB_DEP_NAMES(blob);
+	uint32		i;
+	text	   *output;
+
+	for (i = 0; i < blob->ndeps; i++)
+	{
+		char	   *prompt_id = pnstrdup(names + dep[i].name_off, dep[i].name_len);
+		int64		revision;
+		bool		same;
+
+		same = pm_visibility_revision(prompt_id, &revision) &&
+			revision == dep[i].revision;
+		pfree(prompt_id);
+		if (!same)
+			return NULL;
+	}
+	output = palloc(blob->output_size);
+	memcpy(output, PM_BLOB_OUTPUT(blob), blob->output_size);
+	return output;
+}
+
 text *
 pm_cache_lookup(const PmCacheRequest *req)
 {
 	LWLock	   *lock = pm_partition_lock(req->hash);
 	PmCacheCounters *counters = pm_counters();
 	PmCacheEntry *entry;
+	PmLocalEntry *local;
+	uint64		generation = pg_atomic_read_u64(&pm_shared->generation);
 	text	   *output = NULL;
-	char	   *deps = NULL;	/* copy of the dependencies and their names */
-	uint32		ndeps = 0;
+	char	   *copy = NULL;	/* of the shared blob */
+	TimestampTz created = 0;
 	bool		expired = false;
-	uint64		now_clock;
+
+	/* a copy of our own first: no lock */
+	if (pm_local == NULL || generation != pm_local_generation)
+		pm_local_reset(generation);
+	local = pm_copies_lookup(pm_local, req->hash);
+	if (local != NULL && memcmp(&local->key, &req->key, sizeof(PmCacheKey)) == 0 &&
+		pm_blob_matches((PmCacheBlob *) local->blob, req))
+	{
+		if (pm_cache_ttl > 0 &&
+			TimestampDifferenceExceeds(local->created, GetCurrentTimestamp(),
+									   pm_cache_ttl * 1000))
+		{
+			expired = true;
+			goto done;			/* the shared entry is as old */
+		}
+		output = pm_blob_output((PmCacheBlob *) local->blob);
+		if (output != NULL)
+			goto done;
+		/* an included prompt changed: the shared entry may be newer */
+	}
 
 	LWLockAcquire(lock, LW_SHARED);
 	entry = hash_search_with_hash_value(pm_index, &req->key, req->hash,
@@ -421,17 +551,11 @@ pm_cache_lookup(const PmCacheRequest *req)
 
 			if (pm_blob_matches(blob, req))
 			{
-				ndeps = blob->ndeps;
-				if (ndeps > 0)
-				{
-					Size		deps_size = sizeof(PmCacheBlobDep) * ndeps + blob->dep_names_len;
+				uint64		now_clock = pg_atomic_read_u64(&pm_shared->clock);
 
-					deps = palloc(deps_size);
-					memcpy(deps, PM_BLOB_DEPS(blob), deps_size);
-				}
-				output = palloc(blob->output_size);
-				memcpy(output, PM_BLOB_OUTPUT(blob), blob->output_size);
-				now_clock = pg_atomic_read_u64(&pm_shared->clock);
+				copy = palloc(entry->blob_size);
+				memcpy(copy, blob, entry->blob_size);
+				created = entry->created;
 				pg_atomic_fetch_add_u64(&entry->hits, 1);
 				/* written only when it changes: the line is shared */
 				if (pg_atomic_read_u64(&entry->last_used) != now_clock)
@@ -441,30 +565,21 @@ pm_cache_lookup(const PmCacheRequest *req)
 	}
 	LWLockRelease(lock);
 
-	/* the included prompts must still have the same revisions for us */
-	if (output != NULL && ndeps > 0)
+	if (copy != NULL)
 	{
-		PmCacheBlobDep *dep = (PmCacheBlobDep *) deps;
-		char	   *names = deps + sizeof(PmCacheBlobDep) * ndeps;
-		uint32		i;
-
-		for (i = 0; i < ndeps; i++)
-		{
-			char	   *prompt_id = pnstrdup(names + dep[i].name_off, dep[i].name_len);
-			int64		revision;
-
-			if (!pm_visibility_revision(prompt_id, &revision) ||
-				revision != dep[i].revision)
-			{
-				pfree(output);
-				output = NULL;
-				break;
-			}
-		}
+		/* the included prompts must still have the same revisions for us */
+		output = pm_blob_output((PmCacheBlob *) copy);
+		if (output != NULL)
+			pm_local_keep(req, created, copy,
+						  MAXALIGN(sizeof(PmCacheBlob)) +
+						  MAXALIGN(((PmCacheBlob *) copy)->name_len + ((PmCacheBlob *) copy)->params_len) +
+						  MAXALIGN(sizeof(PmCacheBlobDep) * ((PmCacheBlob *) copy)->ndeps +
+								   ((PmCacheBlob *) copy)->dep_names_len) +
+						  ((PmCacheBlob *) copy)->output_size);
+		pfree(copy);
 	}
-	if (deps != NULL)
-		pfree(deps);
 
+done:
 	if (expired)
 		pg_atomic_fetch_add_u64(&counters->expirations, 1);
 	if (output != NULL)
@@ -478,6 +593,7 @@ pm_cache_lookup(const PmCacheRequest *req)
 static void
 pm_remove_entry(PmCacheEntry *entry)
 {
+	pg_atomic_fetch_add_u64(&pm_shared->generation, 1);
 	dsa_free(pm_area, entry->blob);
 	pg_atomic_fetch_sub_u64(&pm_shared->bytes_used, entry->blob_size);
 	pg_atomic_fetch_sub_u64(&pm_shared->nentries, 1);
