@@ -44,6 +44,18 @@ typedef struct PmBulkRequest
 	Jsonb	   *params;
 } PmBulkRequest;
 
+/*
+ * A request as found when the array was checked: its prompt id and its
+ * "parameters" value, pointing into the requests jsonb.
+ */
+typedef struct PmBulkItem
+{
+	const char *id;
+	int			id_len;
+	bool		has_params;
+	JsonbValue	params;
+} PmBulkItem;
+
 /* The value of key in the object container, or NULL. */
 static JsonbValue *
 pm_object_field(JsonbContainer *object, const char *key)
@@ -57,12 +69,12 @@ pm_object_field(JsonbContainer *object, const char *key)
 }
 
 /*
- * Read request i (0-based) of the array, raising for a malformed element:
- * that is an error of the call, not of one request.
+ * Check request i (0-based) of the array and note where its parts are,
+ * raising for a malformed element: that is an error of the call, not of
+ * one request.
  */
 static void
-pm_bulk_read_request(Jsonb *requests, uint32 i, PmBulkRequest *req,
-					 bool check_only)
+pm_bulk_check_request(Jsonb *requests, uint32 i, PmBulkItem *item)
 {
 	JsonbValue *elem = getIthJsonbValueFromContainer(&requests->root, i);
 	JsonbValue *id;
@@ -80,21 +92,23 @@ pm_bulk_read_request(Jsonb *requests, uint32 i, PmBulkRequest *req,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("element %u of requests has no \"prompt_id\" string", i + 1),
 				 errhint("Each request is {\"prompt_id\": \"...\", \"parameters\": {...}}.")));
-	if (check_only)
-		return;
-
-	req->prompt_id = pnstrdup(id->val.string.val, id->val.string.len);
+	item->id = id->val.string.val;
+	item->id_len = id->val.string.len;
 	params = pm_object_field(elem->val.binary.data, "parameters");
-	if (params == NULL || params->type == jbvNull)
-		req->params = NULL;
-	else
-		req->params = JsonbValueToJsonb(params);	/* checked when rendered */
+	item->has_params = params != NULL && params->type != jbvNull;
+	if (item->has_params)
+		item->params = *params; /* checked when rendered */
+	pfree(elem);
+	pfree(id);
+	if (params != NULL)
+		pfree(params);
 }
 
 /* The state of one pm_bulk_render call, across its rows. */
 typedef struct PmBulkState
 {
 	Jsonb	   *requests;
+	PmBulkItem *items;			/* one per request */
 	PmRenderBatch *batch;		/* NULL once ended */
 	MemoryContext request_cxt;	/* reset for each request */
 } PmBulkState;
@@ -129,7 +143,9 @@ pm_bulk_row(PmBulkState *state, uint32 i, TupleDesc tupdesc)
 	MemoryContextReset(state->request_cxt);
 	MemoryContextSwitchTo(state->request_cxt);
 
-	pm_bulk_read_request(state->requests, i, &req, false);
+	req.prompt_id = pnstrdup(state->items[i].id, state->items[i].id_len);
+	req.params = state->items[i].has_params ?
+		JsonbValueToJsonb(&state->items[i].params) : NULL;
 
 	/* the cache first */
 	memset(&opts, 0, sizeof(opts));
@@ -205,14 +221,16 @@ pm_bulk_render(PG_FUNCTION_ARGS)
 		n = JB_ROOT_COUNT(requests);
 
 		/* a malformed element fails the call before anything is rendered */
+		state = palloc0(sizeof(PmBulkState));
+		state->requests = requests;
+		state->items = palloc_extended(sizeof(PmBulkItem) * Max(n, 1),
+									   MCXT_ALLOC_HUGE);
 		for (i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			pm_bulk_read_request(requests, i, NULL, true);
+			pm_bulk_check_request(requests, i, &state->items[i]);
 		}
 
-		state = palloc0(sizeof(PmBulkState));
-		state->requests = requests;
 		state->request_cxt = AllocSetContextCreate(funcctx->multi_call_memory_ctx,
 												   "prompt_manager bulk request",
 												   ALLOCSET_DEFAULT_SIZES);
