@@ -176,26 +176,28 @@ pm_cache_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-/* pm_cache_entries(): one row per cached rendering. */
-Datum
-pm_cache_entries(PG_FUNCTION_ARGS)
+/*
+ * Set up a set-returning call to return its rows in a tuplestore (which
+ * spills to disk past work_mem); InitMaterializedSRF exists from 15 on
+ * only.  tupdesc: the rows' descriptor, or NULL for the function's result
+ * type.  Returns the store; *desc_out is the descriptor to form rows with.
+ */
+static Tuplestorestate *
+pm_materialize(FunctionCallInfo fcinfo, TupleDesc tupdesc, TupleDesc *desc_out)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TimestampTz now = GetCurrentTimestamp();
-	TupleDesc	tupdesc;
 	Tuplestorestate *store;
 	MemoryContext old;
-	List	   *entries;
-	ListCell   *lc;
 
-	/* materialize the result (InitMaterializedSRF exists from 15 on only) */
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		!(rsinfo->allowedModes & SFRM_Materialize))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+	if (tupdesc == NULL &&
+		get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+
 	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	tupdesc = CreateTupleDescCopy(tupdesc);
 	store = tuplestore_begin_heap(true, false, work_mem);
@@ -203,6 +205,19 @@ pm_cache_entries(PG_FUNCTION_ARGS)
 	rsinfo->setResult = store;
 	rsinfo->setDesc = tupdesc;
 	MemoryContextSwitchTo(old);
+	*desc_out = tupdesc;
+	return store;
+}
+
+/* pm_cache_entries(): one row per cached rendering. */
+Datum
+pm_cache_entries(PG_FUNCTION_ARGS)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TupleDesc	tupdesc;
+	Tuplestorestate *store = pm_materialize(fcinfo, NULL, &tupdesc);
+	List	   *entries;
+	ListCell   *lc;
 
 	entries = pm_cache_list_entries();
 	foreach(lc, entries)
@@ -261,27 +276,15 @@ pm_lines_put(void *arg, const char *line, Size len)
 Datum
 pm_render_lines(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	PmRenderOptions opts;
 	PmLinesSink sink;
-	MemoryContext old;
+	TupleDesc	line_desc;
 	char	   *prompt_id;
 	Jsonb	   *params = NULL;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	sink.tupdesc = CreateTemplateTupleDesc(1);
-	TupleDescInitEntry(sink.tupdesc, (AttrNumber) 1, "line", TEXTOID, -1, 0);
-	sink.store = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = sink.store;
-	rsinfo->setDesc = sink.tupdesc;
-	MemoryContextSwitchTo(old);
+	line_desc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(line_desc, (AttrNumber) 1, "line", TEXTOID, -1, 0);
+	sink.store = pm_materialize(fcinfo, line_desc, &sink.tupdesc);
 
 	if (PG_ARGISNULL(0))
 		return (Datum) 0;
@@ -300,30 +303,10 @@ pm_render_lines(PG_FUNCTION_ARGS)
 Datum
 pm_stats_rows_fn(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *rows = pm_stats_rows();
 	TupleDesc	tupdesc;
-	Tuplestorestate *store;
-	MemoryContext old;
-	List	   *rows;
+	Tuplestorestate *store = pm_materialize(fcinfo, NULL, &tupdesc);
 	ListCell   *lc;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	rows = pm_stats_rows();
-
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	tupdesc = CreateTupleDescCopy(tupdesc);
-	store = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = tupdesc;
-	MemoryContextSwitchTo(old);
 
 	foreach(lc, rows)
 	{
