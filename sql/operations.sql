@@ -27,6 +27,13 @@ SELECT (b).ord, (b).ok, (b).result
 FROM (SELECT pm_bulk_render('[{"prompt_id": "op/footer"}, {"prompt_id": "op/hello"}, {"prompt_id": "op/nowhere"}]') AS b) s
 LIMIT 2;
 SELECT pm_render('op/footer');
+-- a cursor read to its end, then another render before it closes
+BEGIN;
+DECLARE bulk CURSOR FOR SELECT (b).ord, (b).ok, (b).sqlstate
+	FROM (SELECT pm_bulk_render('[{"prompt_id": "op/nowhere", "parameters": {"x": 0}}]') AS b) s;
+FETCH ALL FROM bulk;
+SELECT pm_render('op/hello', '{"name": "after the cursor"}');
+COMMIT;
 -- an empty array renders nothing; NULL gives no rows
 SELECT count(*) FROM pm_bulk_render('[]');
 SELECT count(*) FROM pm_bulk_render(NULL);

@@ -253,5 +253,13 @@ pm_bulk_render(PG_FUNCTION_ARGS)
 		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(tuple));
 	}
 	pm_bulk_shutdown(PointerGetDatum(state));
+	{
+		/* state lives in the memory SRF_RETURN_DONE frees: drop the callback */
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+		if (rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) && rsinfo->econtext != NULL)
+			UnregisterExprContextCallback(rsinfo->econtext, pm_bulk_shutdown,
+										  PointerGetDatum(state));
+	}
 	SRF_RETURN_DONE(funcctx);
 }
