@@ -6,6 +6,7 @@
 #   make installcheck PM_CONFIG=nopreload   the same suite without preloading
 #   make tapcheck                     TAP tests (pg_dump round trip, ...)
 #   make unitcheck                    unit tests of the plain-C parser
+#   make fuzzcheck                    fuzz the parser (libFuzzer, clang)
 #
 # tools/test runs all of them; see README.md.
 
@@ -42,8 +43,9 @@ SHLIB_LINK = -lxxhash
 # library preloaded (PM_CONFIG=preload) and without (PM_CONFIG=nopreload).
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
-	privileges extension conformance operations config_$(PM_CONFIG) \
-	$(if $(filter preload,$(PM_CONFIG)),cache stats search)
+	privileges extension conformance operations procedure badinput security hostile_path \
+	config_$(PM_CONFIG) \
+	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
 	--temp-config=$(srcdir)/test/$(PM_CONFIG).conf
 
@@ -65,7 +67,7 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # TAP tests (test/t/*.pl), against servers they start themselves.
 PROVE_TESTS = test/t/*.pl
-.PHONY: tapcheck unitcheck
+.PHONY: tapcheck unitcheck fuzzcheck
 tapcheck:
 	$(prove_installcheck)
 
@@ -77,5 +79,26 @@ test/unit/test_template: test/unit/test_template.c src/pm_template.c src/pm_temp
 unitcheck: test/unit/test_template
 	test/unit/test_template
 
-EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template results regression.diffs regression.out \
+# Fuzzing the parser with libFuzzer and the address and undefined-behaviour
+# sanitizers (Debian: clang and libclang-rt-14-dev).  fuzzcheck runs a
+# bounded number of executions on a copy of test/fuzz/corpus; see
+# test/fuzz/README.md to run it longer (FUZZ_RUNS=0 FUZZ_SECONDS=600).
+FUZZ_CC = clang
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror \
+	-Wno-unused-parameter -Wno-sign-compare \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_RUNS = 300000
+FUZZ_SECONDS = 0
+FUZZ_MAX_LEN = 8192
+FUZZ_SEED = 1
+FUZZ_JOBS = 1
+test/fuzz/fuzz_template: test/fuzz/fuzz_template.c src/pm_template.c src/pm_template.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(srcdir)/src -o $@ test/fuzz/fuzz_template.c src/pm_template.c
+
+fuzzcheck: test/fuzz/fuzz_template
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MAX_LEN=$(FUZZ_MAX_LEN) \
+		FUZZ_SEED=$(FUZZ_SEED) FUZZ_JOBS=$(FUZZ_JOBS) \
+		$(srcdir)/test/fuzz/run.sh test/fuzz/fuzz_template $(srcdir)/test/fuzz/corpus
+
+EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template test/fuzz/fuzz_template results regression.diffs regression.out \
 	tmp_check_iso output_iso

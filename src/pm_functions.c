@@ -480,7 +480,7 @@ pm_flush_usage(PG_FUNCTION_ARGS)
 	values[0] = PointerGetDatum(id_array);
 	values[1] = PointerGetDatum(count_array);
 
-	pm_storage_execute("UPDATE %s AS p SET usage_count = p.usage_count + d.n "
+	pm_storage_execute("UPDATE %s AS p SET usage_count = p.usage_count OPERATOR(pg_catalog.+) d.n "
 					   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS d(id, n) "
 					   "WHERE p.prompt_id OPERATOR(pg_catalog.=) d.id",
 					   2, argtypes, values);

@@ -355,6 +355,8 @@ pm_stats_count(const char *prompt_id, uint64 id_hash, bool cache_hit,
 	}
 	if (prompt_id == NULL)
 		id_hash = 0;			/* inline templates: one entry */
+	else if (strlen(prompt_id) >= PM_STATS_NAME_MAX)
+		return;					/* no prompt has such an id (255 bytes at most) */
 
 	i = (uint32) id_hash & (PM_PENDING_SLOTS - 1);
 	for (;;)

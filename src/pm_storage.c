@@ -189,7 +189,8 @@ pm_prepare_fetch(void)
 		elog(ERROR, "cache lookup failed for namespace %u", pm_table.namespace);
 	initStringInfo(&query);
 	appendStringInfo(&query,
-					 "SELECT revision, content, parameters FROM %s.%s WHERE prompt_id = $1",
+					 "SELECT revision, content, parameters FROM %s.%s "
+					 "WHERE prompt_id OPERATOR(pg_catalog.=) $1",
 					 quote_identifier(nsp_name), PM_TABLE_NAME);
 	plan = SPI_prepare(query.data, 1, argtypes);
 	if (plan == NULL)

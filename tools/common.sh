@@ -24,6 +24,8 @@ PM_LOCALE="${PM_LOCALE:-C.UTF-8}"
 PM_JOBS="${PM_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # libio-pty-perl: IPC::Run recommends it (PostgreSQL::Test::Cluster's
 # interactive_psql needs it); named here since we skip recommended packages.
+# clang and libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes,
+# which clang only recommends): make fuzzcheck.
 PM_PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -32,6 +34,8 @@ PM_PACKAGES=(
 	libio-pty-perl
 	make
 	gcc
+	clang
+	libclang-rt-14-dev
 )
 
 # The repository root (the directory above tools/).
