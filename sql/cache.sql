@@ -102,7 +102,7 @@ SELECT skipped FROM pm_cache;
 SELECT pm_cache_reset();
 SELECT pm_render('c/inc'), pm_render('c/root'), pm_render('c/deep'),
 	pm_render('c/root', '{"x": "other"}'), pm_render_template('//include c/inc');
-SELECT prompt_id, revision IS NOT NULL AS has_revision, bytes > 0 AS has_bytes, hits
+SELECT prompt_id, version IS NOT NULL AS has_version, bytes > 0 AS has_bytes, hits
 FROM pm_cache_entries ORDER BY prompt_id NULLS LAST, bytes;
 SELECT pm_invalidate('c/root', '{"x": "other"}');
 SELECT pm_invalidate('c/root');

@@ -170,7 +170,7 @@ COMMENT ON VIEW @extschema@.pm_cache IS
 	'the shared render cache: whether it is on (and why not), memory, counters';
 
 CREATE FUNCTION @extschema@.pm_cache_entries(
-	OUT dbid oid, OUT prompt_id text, OUT revision bigint, OUT bytes bigint,
+	OUT dbid oid, OUT prompt_id text, OUT version bigint, OUT bytes bigint,
 	OUT hits bigint, OUT created_at timestamptz, OUT age interval)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pm_cache_entries'

@@ -17,10 +17,14 @@
  *
  * Why a hit is never wrong
  * ------------------------
- * Revisions come from a sequence: a new one on every insert and update of
- * a prompt.  An entry is served only when the root prompt (through the
- * key) and every included prompt (checked on each hit) have, under the
- * caller's own snapshot, the revisions the entry was built from.  What the
+ * Revisions come from a sequence: a new one on every insert and every
+ * update of what a render reads; the caches compare a row's "version",
+ * its revision combined with the transaction that wrote it, so that even a
+ * sequence set back (a data-only restore) never makes two row versions
+ * look alike (pm_row_version).  An entry is served only when the root
+ * prompt (through the key) and every included prompt (checked on each
+ * hit) have, under the caller's own snapshot, the versions the entry was
+ * built from.  What the
  * caller's snapshot sees is learned from the table itself, once per
  * snapshot (pm_visibility.c), never from triggers or invalidation
  * messages: so a hit follows commits and rollbacks, REPEATABLE READ

@@ -43,9 +43,35 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "pm_storage.h"
 
 #define PM_TABLE_NAME "pm_prompts"
+
+/*
+ * The version of a row: its revision, told apart from a reused one by the
+ * transaction that wrote the row.  Revisions are meant never to repeat, but
+ * a sequence can be set back (a data-only restore of a dump sets it to its
+ * value at dump time; so can ALTER SEQUENCE), and a cache keyed on the
+ * revision alone would then serve text from before an edit.
+ */
+int64
+pm_row_version(int64 revision, TransactionId xmin)
+{
+	struct
+	{
+		int64		revision;
+		uint32		xmin;
+		uint32		pad;
+	}			v;
+
+	v.revision = revision;
+	v.xmin = xmin;
+	v.pad = 0;
+	return (int64) XXH3_64bits(&v, sizeof(v));
+}
 
 /* Where pm_prompts is, and the lookup prepared for it. */
 static PmTableInfo pm_table;
@@ -189,7 +215,7 @@ pm_prepare_fetch(void)
 		elog(ERROR, "cache lookup failed for namespace %u", pm_table.namespace);
 	initStringInfo(&query);
 	appendStringInfo(&query,
-					 "SELECT revision, content, parameters FROM %s.%s "
+					 "SELECT revision, content, parameters, xmin FROM %s.%s "
 					 "WHERE prompt_id OPERATOR(pg_catalog.=) $1",
 					 quote_identifier(nsp_name), PM_TABLE_NAME);
 	plan = SPI_prepare(query.data, 1, argtypes);
@@ -237,6 +263,8 @@ pm_storage_fetch(const char *prompt_id, PmStoredRowCallback callback, void *arg)
 		row.revision = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		if (isnull)
 			row.revision = 0;
+		row.revision = pm_row_version(row.revision,
+									  DatumGetTransactionId(SPI_getbinval(tuple, desc, 4, &isnull)));
 		row.content = SPI_getbinval(tuple, desc, 2, &isnull);
 		Assert(!isnull);
 		row.parameters = SPI_getbinval(tuple, desc, 3, &isnull);
@@ -302,6 +330,9 @@ pm_storage_read_direct(const char *prompt_id, int64 *revision,
 		row.revision = DatumGetInt64(slot_getattr(slot, table->revision_attnum, &isnull));
 		if (isnull)
 			row.revision = 0;
+		row.revision = pm_row_version(row.revision,
+									  DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber,
+																			&isnull)));
 		*revision = row.revision;
 		if (callback != NULL)
 		{

@@ -38,11 +38,18 @@ extern const PmTableInfo *pm_storage_table(void);
  */
 extern bool pm_storage_probe_revision(const char *prompt_id, int64 *revision);
 
+/*
+ * The version of a row: its revision combined with the transaction that
+ * wrote it (see pm_storage.c).  What the caches compare; called the
+ * "revision" of a prompt throughout the code.
+ */
+extern int64 pm_row_version(int64 revision, TransactionId xmin);
+
 /* A visible row, valid only during the callback it is passed to. */
 typedef struct PmStoredRow
 {
 	Oid			relid;			/* pm_prompts, which may be re-created */
-	int64		revision;
+	int64		revision;		/* pm_row_version() of the row */
 	Datum		content;		/* text, possibly toasted */
 	Datum		parameters;		/* jsonb, possibly toasted */
 } PmStoredRow;
