@@ -311,6 +311,7 @@ pm_stats_rows_fn(PG_FUNCTION_ARGS)
 	foreach(lc, rows)
 	{
 		PmStatsRow *row = (PmStatsRow *) lfirst(lc);
+		const PmStatsCounters *counts = &row->counters;
 		Datum		values[11];
 		bool		nulls[11];
 
@@ -320,17 +321,17 @@ pm_stats_rows_fn(PG_FUNCTION_ARGS)
 			values[1] = CStringGetTextDatum(row->prompt_id);
 		else
 			nulls[1] = true;
-		values[2] = Int64GetDatum(row->renders);
-		values[3] = Int64GetDatum(row->cache_hits);
-		values[4] = Int64GetDatum(row->errors);
-		values[5] = Int64GetDatum(row->timed);
-		values[6] = Float8GetDatum(row->total_time_ms);
-		values[7] = Float8GetDatum(row->timed > 0 ? row->total_time_ms / row->timed : 0);
-		nulls[7] = row->timed == 0;
-		values[8] = Float8GetDatum(row->max_time_ms);
-		values[9] = Int64GetDatum(row->bytes);
-		values[10] = TimestampTzGetDatum(row->last_render);
-		nulls[10] = row->last_render == 0;
+		values[2] = Int64GetDatum(counts->renders);
+		values[3] = Int64GetDatum(counts->cache_hits);
+		values[4] = Int64GetDatum(counts->errors);
+		values[5] = Int64GetDatum(counts->timed);
+		values[6] = Float8GetDatum(counts->total_time_ms);
+		values[7] = Float8GetDatum(counts->timed > 0 ? counts->total_time_ms / counts->timed : 0);
+		nulls[7] = counts->timed == 0;
+		values[8] = Float8GetDatum(counts->max_time_ms);
+		values[9] = Int64GetDatum(counts->bytes);
+		values[10] = TimestampTzGetDatum(counts->last_render);
+		nulls[10] = counts->last_render == 0;
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -471,8 +472,8 @@ pm_flush_usage(PG_FUNCTION_ARGS)
 		PmStatsRow *row = (PmStatsRow *) lfirst(lc);
 
 		ids[i] = CStringGetTextDatum(row->prompt_id);
-		counts[i] = Int64GetDatum(row->renders);
-		total += row->renders;
+		counts[i] = Int64GetDatum(row->counters.renders);
+		total += row->counters.renders;
 		i++;
 	}
 	id_array = construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT);

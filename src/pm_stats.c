@@ -62,18 +62,6 @@ typedef struct PmStatsKey
 	uint64		id_hash;
 } PmStatsKey;
 
-typedef struct PmStatsCounters
-{
-	int64		renders;
-	int64		cache_hits;
-	int64		errors;
-	int64		timed;
-	double		total_time_ms;
-	double		max_time_ms;
-	int64		bytes;
-	TimestampTz last_render;
-} PmStatsCounters;
-
 typedef struct PmStatsEntry
 {
 	PmStatsKey	key;			/* must be first */
@@ -402,15 +390,20 @@ pm_stats_count(const char *prompt_id, uint64 id_hash, bool cache_hit,
 	pm_pending_any = true;
 }
 
-/* Statistics need the shared table: say so clearly without it. */
+/*
+ * Statistics need the shared table: say so clearly without it.  Then add
+ * this backend's pending counts, so that readers see them.
+ */
 static void
-pm_stats_require(void)
+pm_stats_require_flushed(void)
 {
 	if (pm_stats_shared == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("prompt_manager statistics need shared_preload_libraries"),
 				 errhint("Add prompt_manager to shared_preload_libraries in postgresql.conf and restart the server.")));
+	if (pm_pending_any)
+		pm_stats_flush();
 }
 
 List *
@@ -420,9 +413,7 @@ pm_stats_rows(void)
 	PmStatsEntry *entry;
 	List	   *rows = NIL;
 
-	pm_stats_require();
-	if (pm_pending_any)
-		pm_stats_flush();
+	pm_stats_require_flushed();
 
 	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
 	hash_seq_init(&seq, pm_stats_table);
@@ -433,14 +424,7 @@ pm_stats_rows(void)
 		row->dbid = entry->key.dbid;
 		row->prompt_id = entry->key.is_inline ? NULL : pstrdup(entry->prompt_id);
 		SpinLockAcquire(&entry->mutex);
-		row->renders = entry->counters.renders;
-		row->cache_hits = entry->counters.cache_hits;
-		row->errors = entry->counters.errors;
-		row->timed = entry->counters.timed;
-		row->total_time_ms = entry->counters.total_time_ms;
-		row->max_time_ms = entry->counters.max_time_ms;
-		row->bytes = entry->counters.bytes;
-		row->last_render = entry->counters.last_render;
+		row->counters = entry->counters;
 		SpinLockRelease(&entry->mutex);
 		rows = lappend(rows, row);
 	}
@@ -455,10 +439,8 @@ pm_stats_reset(const char *prompt_id)
 	PmStatsEntry *entry;
 	int64		count = 0;
 
-	pm_stats_require();
 	/* this backend's pending counts first, so that they are reset too */
-	if (pm_pending_any)
-		pm_stats_flush();
+	pm_stats_require_flushed();
 
 	LWLockAcquire(pm_stats_shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&seq, pm_stats_table);
@@ -482,9 +464,7 @@ pm_stats_take_unflushed(void)
 	PmStatsEntry *entry;
 	List	   *rows = NIL;
 
-	pm_stats_require();
-	if (pm_pending_any)
-		pm_stats_flush();
+	pm_stats_require_flushed();
 
 	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
 	hash_seq_init(&seq, pm_stats_table);
@@ -505,7 +485,7 @@ pm_stats_take_unflushed(void)
 
 			row->dbid = entry->key.dbid;
 			row->prompt_id = pstrdup(entry->prompt_id);
-			row->renders = delta;
+			row->counters.renders = delta;
 			rows = lappend(rows, row);
 		}
 	}
@@ -534,7 +514,7 @@ pm_stats_unflush(List *rows)
 		if (entry == NULL)
 			continue;
 		SpinLockAcquire(&entry->mutex);
-		entry->flushed -= row->renders;
+		entry->flushed -= row->counters.renders;
 		SpinLockRelease(&entry->mutex);
 	}
 	LWLockRelease(pm_stats_shared->lock);

@@ -14,11 +14,9 @@
 #include "nodes/pg_list.h"
 #include "utils/timestamp.h"
 
-/* One row of the pm_stats view. */
-typedef struct PmStatsRow
+/* What is counted per database and prompt. */
+typedef struct PmStatsCounters
 {
-	Oid			dbid;
-	char	   *prompt_id;		/* NULL: inline templates */
 	int64		renders;
 	int64		cache_hits;
 	int64		errors;
@@ -27,6 +25,14 @@ typedef struct PmStatsRow
 	double		max_time_ms;
 	int64		bytes;
 	TimestampTz last_render;
+} PmStatsCounters;
+
+/* One row of the pm_stats view. */
+typedef struct PmStatsRow
+{
+	Oid			dbid;
+	char	   *prompt_id;		/* NULL: inline templates */
+	PmStatsCounters counters;
 } PmStatsRow;
 
 /* Called from _PG_init when preloading. */
@@ -52,7 +58,7 @@ extern int64 pm_stats_reset(const char *prompt_id);
 
 /*
  * Successful renders of this database counted since their last flush, per
- * prompt (a List of PmStatsRow * with renders = the count), marked as
+ * prompt (a List of PmStatsRow * with counters.renders = the count), marked as
  * flushed.  pm_stats_unflush puts them back (the flush was rolled back).
  */
 extern List *pm_stats_take_unflushed(void);

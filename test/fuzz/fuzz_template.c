@@ -353,16 +353,11 @@ naive_fill(Buf *out, const char *s, size_t len)
 
 /* How a directive is shown: "<D:name|arg|nargs>" */
 static void
-show_directive(Buf *out, const char *body, size_t len)
+put_directive(Buf *out, const char *name, size_t name_len,
+			  const char *arg, size_t arg_len, uint32_t nargs)
 {
-	const char *name;
-	const char *arg;
-	size_t		name_len;
-	size_t		arg_len;
-	uint32_t	nargs;
 	char		num[16];
 
-	nargs = naive_split(body, len, &name, &name_len, &arg, &arg_len);
 	buf_puts(out, "<D:");
 	buf_append(out, name, name_len);
 	buf_puts(out, "|");
@@ -372,6 +367,19 @@ show_directive(Buf *out, const char *body, size_t len)
 	buf_puts(out, num);
 }
 
+/* The model's directive, split the naive way. */
+static void
+show_directive(Buf *out, const char *body, size_t len)
+{
+	const char *name;
+	const char *arg;
+	size_t		name_len;
+	size_t		arg_len;
+	uint32_t	nargs;
+
+	nargs = naive_split(body, len, &name, &name_len, &arg, &arg_len);
+	put_directive(out, name, name_len, arg, arg_len, nargs);
+}
 
 /* ------------------------------------------------------------------------
  * The naive reference renderer
@@ -543,7 +551,6 @@ render_directive(Buf *out, const PmTemplate *tpl, const PmDirective *d)
 	size_t		name_len;
 	size_t		arg_len;
 	uint32_t	nargs;
-	char		num[16];
 
 	render_segments(&body, tpl, tpl->body_segments + d->body_first,
 					d->body_count, true);
@@ -557,13 +564,7 @@ render_directive(Buf *out, const PmTemplate *tpl, const PmDirective *d)
 		  "pm_directive_split: argument outside the body");
 
 	buf_append(out, tpl->pool + d->indent_off, d->indent_len);
-	buf_puts(out, "<D:");
-	buf_append(out, name, name_len);
-	buf_puts(out, "|");
-	if (nargs > 0)
-		buf_append(out, arg, arg_len);
-	snprintf(num, sizeof(num), "|%u>", nargs);
-	buf_puts(out, num);
+	put_directive(out, name, name_len, arg, arg_len, nargs);
 	buf_free(&body);
 }
 
