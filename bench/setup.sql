@@ -41,6 +41,27 @@ BEGIN
 END
 $$;
 
+-- Time q with prompt_manager.track on (variant A) and off (A0), in the
+-- order A A0 A0 A, blocks times: the drift of the machine's speed cancels
+-- out, and many runs make a difference of a few per cent stand out.
+CREATE OR REPLACE FUNCTION bench_time_tracked(q text, blocks integer)
+RETURNS TABLE(variant text, us float8)
+LANGUAGE plpgsql AS $$
+DECLARE
+	track text;
+BEGIN
+	FOR i IN 1 .. blocks LOOP
+		FOREACH track IN ARRAY ARRAY['on', 'off', 'off', 'on'] LOOP
+			PERFORM set_config('prompt_manager.track', track, false);
+			variant := CASE track WHEN 'on' THEN 'A' ELSE 'A0' END;
+			us := bench_time(q);
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+	PERFORM set_config('prompt_manager.track', 'on', false);
+END
+$$;
+
 -- Large and keyword-heavy prompts for the linearity checks.
 INSERT INTO pm_prompts (prompt_id, content)
 SELECT 'size/' || mb || 'mb', repeat('Lorem ipsum [A] dolor sit amet, consectetur adipiscing. ', mb * 1048576 / 57)

@@ -26,17 +26,32 @@ RESET prompt_manager.missing_parameter;
 SELECT (b).ord, (b).ok, (b).result
 FROM (SELECT pm_bulk_render('[{"prompt_id": "op/footer"}, {"prompt_id": "op/hello"}, {"prompt_id": "op/nowhere"}]') AS b) s
 LIMIT 2;
+-- pm_bulk_render_rows, the C function behind it, gives the same rows
+SELECT (b).ord, (b).ok, (b).result
+FROM (SELECT pm_bulk_render_rows('[{"prompt_id": "op/footer"}, {"prompt_id": "op/hello"}, {"prompt_id": "op/nowhere"}]') AS b) s
+LIMIT 2;
 SELECT pm_render('op/footer');
 -- a cursor read to its end, then another render before it closes
 BEGIN;
 DECLARE bulk CURSOR FOR SELECT (b).ord, (b).ok, (b).sqlstate
-	FROM (SELECT pm_bulk_render('[{"prompt_id": "op/nowhere", "parameters": {"x": 0}}]') AS b) s;
+	FROM (SELECT pm_bulk_render_rows('[{"prompt_id": "op/nowhere", "parameters": {"x": 0}}]') AS b) s;
 FETCH ALL FROM bulk;
 SELECT pm_render('op/hello', '{"name": "after the cursor"}');
 COMMIT;
 -- an empty array renders nothing; NULL gives no rows
 SELECT count(*) FROM pm_bulk_render('[]');
 SELECT count(*) FROM pm_bulk_render(NULL);
+-- in FROM, pm_bulk_render is inlined: its rows stream out of a ProjectSet
+-- one at a time, not through a function scan that keeps them all
+EXPLAIN (VERBOSE, COSTS OFF) SELECT b.ord, b.result FROM pm_bulk_render('[{"prompt_id": "op/hello"}]') b;
+-- and so it is with its argument taken from another table (LATERAL)
+EXPLAIN (COSTS OFF) SELECT b.ord FROM pm_prompts p, pm_bulk_render(jsonb_build_array(jsonb_build_object('prompt_id', p.prompt_id))) b;
+-- in a SELECT list, the call becomes one of the C function itself
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pm_bulk_render('[{"prompt_id": "op/hello"}]');
+-- a sub-select in its argument keeps it from being inlined: a function
+-- scan of the C function (its rows collected first)
+EXPLAIN (COSTS OFF) SELECT * FROM pm_bulk_render((SELECT '[{"prompt_id": "op/hello"}]'::jsonb));
+SELECT b.ord, b.ok, b.result FROM pm_bulk_render((SELECT '[{"prompt_id": "op/footer"}]'::jsonb)) b;
 -- a malformed requests value is an error of the call, naming the element
 SELECT regress.err($$SELECT * FROM pm_bulk_render('{"prompt_id": "op/hello"}')$$);
 SELECT regress.err($$SELECT * FROM pm_bulk_render('[{"prompt_id": "op/hello"}, 42]')$$);

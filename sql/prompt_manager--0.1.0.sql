@@ -191,10 +191,39 @@ REVOKE ALL ON @extschema@.pm_cache_entries FROM PUBLIC;
 
 -- Many renders in one call (see README.md).
 
-CREATE FUNCTION @extschema@.pm_bulk_render(requests jsonb)
+-- pm_bulk_render_rows does the work, one row per call.  pm_bulk_render is
+-- a SQL function that the planner inlines when it is called in FROM (it is
+-- STABLE, not STRICT, has no SET clause and names everything with its
+-- schema): the C function then runs in a ProjectSet node and its rows
+-- stream to the query one at a time, instead of going through the
+-- tuplestore in which the executor keeps every row of a function scan
+-- (written to disk past work_mem).  OFFSET 0 keeps the set-returning call
+-- in a subquery of its own, so that it runs once per request, not once per
+-- column.  Where it cannot be inlined (a SELECT list, or an argument with
+-- a sub-select), its support function replaces the call with one of
+-- pm_bulk_render_rows, so that it never runs as a (slower) SQL function.
+
+CREATE FUNCTION @extschema@.pm_bulk_render_rows(requests jsonb)
 RETURNS TABLE(ord bigint, prompt_id text, ok boolean, result text, error text, sqlstate text)
 AS 'MODULE_PATHNAME', 'pm_bulk_render'
 LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 100;
+
+COMMENT ON FUNCTION @extschema@.pm_bulk_render_rows(jsonb) IS
+	'the rows of pm_bulk_render, one per call: call pm_bulk_render instead';
+
+CREATE FUNCTION @extschema@.pm_bulk_render_support(internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'pm_bulk_render_support'
+LANGUAGE C IMMUTABLE STRICT;
+
+CREATE FUNCTION @extschema@.pm_bulk_render(requests jsonb)
+RETURNS TABLE(ord bigint, prompt_id text, ok boolean, result text, error text, sqlstate text)
+LANGUAGE sql STABLE PARALLEL RESTRICTED ROWS 100
+SUPPORT @extschema@.pm_bulk_render_support
+AS $$
+SELECT (r).ord, (r).prompt_id, (r).ok, (r).result, (r).error, (r).sqlstate
+FROM (SELECT @extschema@.pm_bulk_render_rows($1) AS r OFFSET 0) AS s
+$$;
 
 COMMENT ON FUNCTION @extschema@.pm_bulk_render(jsonb) IS
 	'render [{"prompt_id": ..., "parameters": {...}}, ...]: one row per request, in order; a bad request gives ok = false with its error';

@@ -14,26 +14,39 @@
  * errors are not caught: they stop the whole call.
  *
  * It returns one row per call, and the memory of each request is released
- * before the next: called in a SELECT list, no result is kept once passed
- * on; in FROM, the executor's tuplestore spills to disk past work_mem.
- * Either way a million requests never hold all their results in memory.
+ * before the next.  SQL calls it as pm_bulk_render_rows, through the SQL
+ * function pm_bulk_render that the planner inlines into the calling query
+ * (see the install script): it then runs in a SELECT list (a ProjectSet
+ * node) whether the user called pm_bulk_render in FROM or not, so no
+ * result is kept once passed on, and a million requests never hold all
+ * their results in memory.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/pathnodes.h"
+#include "nodes/supportnodes.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/planmain.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "pm_errors.h"
 #include "pm_render.h"
 
 PG_FUNCTION_INFO_V1(pm_bulk_render);
+PG_FUNCTION_INFO_V1(pm_bulk_render_support);
 
 #define PM_BULK_COLUMNS 6
 
@@ -56,52 +69,37 @@ typedef struct PmBulkItem
 	JsonbValue	params;
 } PmBulkItem;
 
-/* The value of key in the object container, or NULL. */
-static JsonbValue *
-pm_object_field(JsonbContainer *object, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(object, JB_FOBJECT, &k);
-}
-
 /*
- * Check request i (0-based) of the array and note where its parts are,
- * raising for a malformed element: that is an error of the call, not of
- * one request.
+ * Check request i (0-based) of the array, elem, and note where its parts
+ * are, raising for a malformed element: that is an error of the call, not
+ * of one request.  Nothing is allocated: the parts point into the array.
  */
 static void
-pm_bulk_check_request(Jsonb *requests, uint32 i, PmBulkItem *item)
+pm_bulk_check_request(const JsonbValue *elem, uint32 i, PmBulkItem *item)
 {
-	JsonbValue *elem = getIthJsonbValueFromContainer(&requests->root, i);
-	JsonbValue *id;
-	JsonbValue *params;
+	JsonbContainer *object;
+	JsonbValue	id;
+	JsonbValue	params;
 
-	if (elem == NULL || elem->type != jbvBinary ||
-		!JsonContainerIsObject(elem->val.binary.data))
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("element %u of requests is not a JSON object", i + 1),
 				 errhint("Each request is {\"prompt_id\": \"...\", \"parameters\": {...}}.")));
-	id = pm_object_field(elem->val.binary.data, "prompt_id");
-	if (id == NULL || id->type != jbvString)
+	object = elem->val.binary.data;
+	if (getKeyJsonValueFromContainer(object, "prompt_id", strlen("prompt_id"), &id) == NULL ||
+		id.type != jbvString)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("element %u of requests has no \"prompt_id\" string", i + 1),
 				 errhint("Each request is {\"prompt_id\": \"...\", \"parameters\": {...}}.")));
-	item->id = id->val.string.val;
-	item->id_len = id->val.string.len;
-	params = pm_object_field(elem->val.binary.data, "parameters");
-	item->has_params = params != NULL && params->type != jbvNull;
+	item->id = id.val.string.val;
+	item->id_len = id.val.string.len;
+	item->has_params =
+		getKeyJsonValueFromContainer(object, "parameters", strlen("parameters"), &params) != NULL &&
+		params.type != jbvNull;
 	if (item->has_params)
-		item->params = *params; /* checked when rendered */
-	pfree(elem);
-	pfree(id);
-	if (params != NULL)
-		pfree(params);
+		item->params = params;	/* checked when rendered */
 }
 
 /* The state of one pm_bulk_render call, across its rows. */
@@ -147,10 +145,11 @@ pm_bulk_row(PmBulkState *state, uint32 i, TupleDesc tupdesc)
 	req.params = state->items[i].has_params ?
 		JsonbValueToJsonb(&state->items[i].params) : NULL;
 
-	/* the cache first */
+	/* the cache first; heap_form_tuple below copies what it returns */
 	memset(&opts, 0, sizeof(opts));
 	opts.batch = state->batch;
 	opts.cache_only = true;
+	opts.borrow_result = true;
 	MemoryContextSwitchTo(row_cxt);
 	result = pm_render_prompt_opts(req.prompt_id, req.params, &opts);
 	if (result == NULL)
@@ -166,7 +165,8 @@ pm_bulk_row(PmBulkState *state, uint32 i, TupleDesc tupdesc)
 
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = Int64GetDatum((int64) i + 1);
-	values[1] = CStringGetTextDatum(req.prompt_id);
+	values[1] = PointerGetDatum(cstring_to_text_with_len(state->items[i].id,
+														 state->items[i].id_len));
 	values[2] = BoolGetDatum(result != NULL);
 	if (result != NULL)
 		values[3] = PointerGetDatum(result);
@@ -183,12 +183,12 @@ pm_bulk_row(PmBulkState *state, uint32 i, TupleDesc tupdesc)
 }
 
 /*
- * pm_bulk_render(requests jsonb) RETURNS TABLE(ord bigint, prompt_id text,
- *	 ok boolean, result text, error text, sqlstate text)
+ * pm_bulk_render_rows(requests jsonb) RETURNS TABLE(ord bigint,
+ *	 prompt_id text, ok boolean, result text, error text, sqlstate text)
  *
- * One row per call (value per call): called in a SELECT list, no result is
- * kept once passed on; in FROM, the executor keeps rows in a tuplestore,
- * which spills to disk past work_mem.
+ * One row per call (value per call).  Called directly in FROM, without the
+ * pm_bulk_render wrapper, the executor would keep its rows in a tuplestore,
+ * spilled to disk past work_mem.
  */
 Datum
 pm_bulk_render(PG_FUNCTION_ARGS)
@@ -212,7 +212,7 @@ pm_bulk_render(PG_FUNCTION_ARGS)
 			elog(ERROR, "return type must be a row type");
 		funcctx->tuple_desc = BlessTupleDesc(tupdesc);
 
-		requests = PG_GETARG_JSONB_P_COPY(0);
+		requests = PG_GETARG_JSONB_P(0);	/* detoasted here, or the argument itself */
 		if (!JB_ROOT_IS_ARRAY(requests) || JB_ROOT_IS_SCALAR(requests))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -225,10 +225,22 @@ pm_bulk_render(PG_FUNCTION_ARGS)
 		state->requests = requests;
 		state->items = palloc_extended(sizeof(PmBulkItem) * Max(n, 1),
 									   MCXT_ALLOC_HUGE);
-		for (i = 0; i < n; i++)
+		if (n > 0)
 		{
-			CHECK_FOR_INTERRUPTS();
-			pm_bulk_check_request(requests, i, &state->items[i]);
+			JsonbIterator *it = JsonbIteratorInit(&requests->root);
+			JsonbValue	elem;
+			JsonbIteratorToken token;
+
+			i = 0;
+			while ((token = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+			{
+				if (token != WJB_ELEM)
+					continue;	/* the array's beginning and end */
+				CHECK_FOR_INTERRUPTS();
+				Assert(i < n);
+				pm_bulk_check_request(&elem, i, &state->items[i]);
+				i++;
+			}
 		}
 
 		state->request_cxt = AllocSetContextCreate(funcctx->multi_call_memory_ctx,
@@ -262,4 +274,89 @@ pm_bulk_render(PG_FUNCTION_ARGS)
 										  PointerGetDatum(state));
 	}
 	SRF_RETURN_DONE(funcctx);
+}
+
+/*
+ * Does the query have a function RTE that calls funcid alone, without
+ * WITH ORDINALITY: one that the planner may inline?
+ */
+static bool
+pm_query_calls_in_from(Query *query, Oid funcid)
+{
+	ListCell   *lc;
+
+	foreach(lc, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		RangeTblFunction *rtfunc;
+
+		if (rte->rtekind != RTE_FUNCTION || rte->funcordinality ||
+			list_length(rte->functions) != 1)
+			continue;
+		rtfunc = linitial_node(RangeTblFunction, rte->functions);
+		if (IsA(rtfunc->funcexpr, FuncExpr) &&
+			((FuncExpr *) rtfunc->funcexpr)->funcid == funcid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * pm_bulk_render_support(internal) RETURNS internal: the planner support
+ * function of the SQL function pm_bulk_render.
+ *
+ * pm_bulk_render is a SQL function so that the planner inlines it in FROM,
+ * where the rows of pm_bulk_render_rows then stream out of a ProjectSet
+ * node.  Where it cannot be inlined (in a SELECT list, or in FROM with a
+ * sub-select or a volatile function in its argument), a SQL function
+ * would run through the SQL-function executor, slower and with a
+ * tuplestore for every row; there, this replaces the call with one of the
+ * C function pm_bulk_render_rows, which has the same argument and columns.
+ *
+ * How it tells FROM apart: the planner simplifies the function RTEs of a
+ * query (preprocess_function_rtes) before it inlines them and before it
+ * looks at the query's SELECT list.  So while an inlinable function RTE of
+ * the query still calls pm_bulk_render, the call being simplified is that
+ * one, and it is left alone.  (A query calling pm_bulk_render both in FROM
+ * with ORDINALITY and in a plain function RTE may leave the first as a SQL
+ * function: slower, same rows.)  Replacing the call is always correct: the
+ * SQL function's body is a call of pm_bulk_render_rows.
+ */
+Datum
+pm_bulk_render_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestSimplify *req;
+	Oid			argtypes[1] = {JSONBOID};
+	Oid			rows_oid;
+	char	   *schema;
+	FuncExpr   *call;
+
+	if (!IsA(rawreq, SupportRequestSimplify))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestSimplify *) rawreq;
+	if (req->root == NULL || req->root->parse == NULL)
+		PG_RETURN_POINTER(NULL);
+	if (pm_query_calls_in_from(req->root->parse, req->fcall->funcid) &&
+		!contain_subplans((Node *) req->fcall->args) &&
+		!contain_volatile_functions((Node *) req->fcall->args))
+		PG_RETURN_POINTER(NULL);	/* in FROM: to be inlined */
+
+	/* as inlining does: the caller must be allowed to call pm_bulk_render */
+	if (pg_proc_aclcheck(req->fcall->funcid, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		PG_RETURN_POINTER(NULL);
+	schema = get_namespace_name(get_func_namespace(req->fcall->funcid));
+	if (schema == NULL)
+		PG_RETURN_POINTER(NULL);
+	rows_oid = LookupFuncName(list_make2(makeString(schema),
+										 makeString("pm_bulk_render_rows")),
+							  1, argtypes, true);
+	if (!OidIsValid(rows_oid))
+		PG_RETURN_POINTER(NULL);
+
+	/* the plan still depends on pm_bulk_render, as an inlined one does */
+	record_plan_function_dependency(req->root, req->fcall->funcid);
+	call = copyObject(req->fcall);
+	call->funcid = rows_oid;
+	PG_RETURN_POINTER(call);
 }

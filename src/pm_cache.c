@@ -480,12 +480,12 @@ pm_local_keep(const PmCacheRequest *req, TimestampTz created,
 }
 
 /*
- * The output of a blob (a copy, in the caller's context) when every
- * prompt it included still has the same revision for the caller; else
- * NULL.
+ * The output of a blob (a copy, in the caller's context, unless borrow)
+ * when every prompt it included still has the same revision for the
+ * caller; else NULL.
  */
 static text *
-pm_blob_output(const PmCacheBlob *blob)
+pm_blob_output(const PmCacheBlob *blob, bool borrow)
 {
 	PmCacheBlobDep *dep = PM_BLOB_DEPS(blob);
 	char	   *names = PM_BLOB_DEP_NAMES(blob);
@@ -504,13 +504,15 @@ pm_blob_output(const PmCacheBlob *blob)
 		if (!same)
 			return NULL;
 	}
+	if (borrow)
+		return (text *) PM_BLOB_OUTPUT(blob);
 	output = palloc(blob->output_size);
 	memcpy(output, PM_BLOB_OUTPUT(blob), blob->output_size);
 	return output;
 }
 
 text *
-pm_cache_lookup(const PmCacheRequest *req)
+pm_cache_lookup(const PmCacheRequest *req, bool borrow)
 {
 	LWLock	   *lock = pm_partition_lock(req->hash);
 	PmCacheCounters *counters = pm_counters();
@@ -536,7 +538,7 @@ pm_cache_lookup(const PmCacheRequest *req)
 			expired = true;
 			goto done;			/* the shared entry is as old */
 		}
-		output = pm_blob_output((PmCacheBlob *) local->blob);
+		output = pm_blob_output((PmCacheBlob *) local->blob, borrow);
 		if (output != NULL)
 			goto done;
 		/* an included prompt changed: the shared entry may be newer */
@@ -572,7 +574,7 @@ pm_cache_lookup(const PmCacheRequest *req)
 	if (copy != NULL)
 	{
 		/* the included prompts must still have the same revisions for us */
-		output = pm_blob_output((PmCacheBlob *) copy);
+		output = pm_blob_output((PmCacheBlob *) copy, false);
 		if (output != NULL)
 			pm_local_keep(req, created, copy,
 						  MAXALIGN(sizeof(PmCacheBlob)) +

@@ -93,9 +93,11 @@ extern void pm_cache_request_init(PmCacheRequest *req, const char *name,
 /*
  * A copy of the cached rendering for req, when there is one and every
  * prompt it was built from still has the same revision for the caller;
- * else NULL.
+ * else NULL.  With borrow, a rendering served from the session's own copy
+ * of the entry is returned without copying it: it stays valid until the
+ * next call of pm_cache_lookup or pm_cache_store.
  */
-extern text *pm_cache_lookup(const PmCacheRequest *req);
+extern text *pm_cache_lookup(const PmCacheRequest *req, bool borrow);
 
 /*
  * Keep output for req, built from deps (a List of PmCacheDependency *).

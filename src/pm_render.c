@@ -653,15 +653,29 @@ typedef struct PmRenderRequest
 	PmCacheRequest cache;		/* its key, when keyed */
 } PmRenderRequest;
 
-/* XXH3_64bits of the prompt id, for pm_stats: the cache key's when made. */
-static uint64
-pm_request_id_hash(PmRenderRequest *req)
+/*
+ * Count req in pm_stats.  The prompt id's length and XXH3_64bits come from
+ * the cache key when one was made, so a cache hit costs no strlen or hash.
+ */
+static void
+pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
+				 double elapsed_ms, int64 bytes)
 {
-	if (req->prompt_id == NULL)
-		return 0;
-	if (req->keyed)
-		return req->cache.key.name_hash;
-	return XXH3_64bits(req->prompt_id, strlen(req->prompt_id));
+	size_t		id_len = 0;
+	uint64		id_hash = 0;
+
+	if (req->prompt_id != NULL && req->keyed)
+	{
+		id_len = req->cache.name_len;
+		id_hash = req->cache.key.name_hash;
+	}
+	else if (req->prompt_id != NULL)
+	{
+		id_len = strlen(req->prompt_id);
+		id_hash = XXH3_64bits(req->prompt_id, id_len);
+	}
+	pm_stats_count(req->prompt_id, id_len, id_hash, cache_hit, error,
+				   elapsed_ms, bytes);
 }
 
 static text *
@@ -775,7 +789,7 @@ pm_render_from_cache(PmRenderRequest *req)
 	if (req->opts != NULL && req->opts->cache_checked)
 		hit = NULL;				/* the caller looked it up already */
 	else
-		hit = pm_cache_lookup(creq);
+		hit = pm_cache_lookup(creq, req->opts != NULL && req->opts->borrow_result);
 	if (hit == NULL)
 		req->store = true;
 	return hit;
@@ -886,8 +900,7 @@ pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
 
 			INSTR_TIME_SET_CURRENT(elapsed);
 			INSTR_TIME_SUBTRACT(elapsed, start);
-			pm_stats_count(req->prompt_id, pm_request_id_hash(req), false, true,
-						   INSTR_TIME_GET_MILLISEC(elapsed), 0);
+			pm_request_count(req, false, true, INSTR_TIME_GET_MILLISEC(elapsed), 0);
 		}
 		PG_RE_THROW();
 	}
@@ -973,7 +986,14 @@ pm_render_top(PmRenderRequest *req)
 	}
 	if (result != NULL)
 	{
-		if (track)
+		if (track && !timed_lookup && req->prompt_id != NULL)
+		{
+			/* the common case: inline, with the cache key's id hash */
+			pm_stats_count_hit(req->prompt_id, req->cache.name_len,
+							   req->cache.key.name_hash,
+							   VARSIZE_ANY_EXHDR(result));
+		}
+		else if (track)
 		{
 			double		ms = -1;
 
@@ -985,8 +1005,7 @@ pm_render_top(PmRenderRequest *req)
 				INSTR_TIME_SUBTRACT(elapsed, start);
 				ms = INSTR_TIME_GET_MILLISEC(elapsed);
 			}
-			pm_stats_count(req->prompt_id, pm_request_id_hash(req), true, false,
-						   ms, VARSIZE_ANY_EXHDR(result));
+			pm_request_count(req, true, false, ms, VARSIZE_ANY_EXHDR(result));
 		}
 		return result;
 	}
@@ -1031,8 +1050,7 @@ pm_render_top(PmRenderRequest *req)
 
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
-		pm_stats_count(req->prompt_id, pm_request_id_hash(req), false, false,
-					   INSTR_TIME_GET_MILLISEC(elapsed),
+		pm_request_count(req, false, false, INSTR_TIME_GET_MILLISEC(elapsed),
 					   result != NULL ? VARSIZE_ANY_EXHDR(result) :
 					   (req->opts != NULL ? req->opts->bytes : 0));
 	}

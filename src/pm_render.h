@@ -46,6 +46,8 @@ typedef struct PmRenderOptions
 	bool		cache_checked;	/* the cache was asked already: render */
 	bool		catch_errors;	/* return NULL with error/sqlstate set */
 	bool		no_stats;		/* not counted in pm_stats (pm_preload) */
+	bool		borrow_result;	/* a cache hit may be returned without a
+								 * copy, valid until the next render */
 	bool		from_cache;		/* out: the result came from the cache */
 	bool		cached;			/* out: it is in the cache (hit or stored) */
 	int64		bytes;			/* out: bytes rendered (streamed too) */

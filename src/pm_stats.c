@@ -9,17 +9,18 @@
  * one entry per database, prompt_id NULL).
  *
  * Renders are first counted in this backend, in a local table of pending
- * counters keyed by the hash of the prompt id that the render computed
- * anyway (a few nanoseconds on the cached render path), and added to the
- * shared entries when a transaction commits, when the local table holds
- * PM_PENDING_MAX prompts, when the backend exits, and before the
- * statistics are read.  Counts pending in an aborted
+ * counters keyed by the hash of the prompt id that the cache key computed
+ * anyway, and added to the shared entries when a transaction commits, when
+ * the local table holds PM_PENDING_MAX prompts, when the backend exits, and
+ * before the statistics are read.  Counts pending in an aborted
  * transaction are kept for the next flush: renders happened either way.
+ * A cache hit, the common case, writes one 32-byte slot of a 64 kB array
+ * (PmPendingHot) and nothing else; bench/run measures what it costs.
  *
  * Render time is measured for every render that misses the shared cache
- * and for one in 32 cache hits (reading the clock twice would cost more
- * than a hit itself); the view reports how many renders were timed and
- * their mean and maximum.
+ * and for one in PM_STATS_HIT_SAMPLE cache hits (reading the clock twice
+ * would cost a large part of a hit); the view reports how many renders
+ * were timed and their mean and maximum.
  *
  * Locking protocol: the table is protected by one LWLock of the
  * "prompt_manager_stats" tranche.  Adding pending counts to existing
@@ -51,9 +52,7 @@
 
 #define PM_STATS_TRANCHE	"prompt_manager_stats"
 #define PM_STATS_NAME_MAX	256		/* prompt ids are at most 255 bytes */
-#define PM_PENDING_SLOTS	2048	/* a power of two */
 #define PM_PENDING_MAX		1024	/* flush everything past this many */
-#define PM_HIT_SAMPLE		32
 
 typedef struct PmStatsKey
 {
@@ -79,13 +78,12 @@ typedef struct PmStatsShared
 } PmStatsShared;
 
 /*
- * A prompt's counts not yet added to the shared table.  Its id is kept
- * apart (pm_pending_names), so that the slots touched on every render stay
- * small.
+ * A prompt's counts not yet added to the shared table, in three parallel
+ * arrays indexed alike: pm_pending_hot (see pm_stats.h), the counters of
+ * everything else (misses, errors, timed renders) and the ids.
  */
 typedef struct PmPending
 {
-	bool		used;
 	PmStatsKey	key;
 	PmStatsCounters counters;
 } PmPending;
@@ -93,6 +91,11 @@ typedef struct PmPending
 typedef char PmPendingName[PM_STATS_NAME_MAX];
 
 static PmStatsShared *pm_stats_shared = NULL;
+
+/* Read by the inline functions of pm_stats.h, on every render. */
+bool		pm_stats_ready = false;
+uint32		pm_stats_hit_counter = 0;
+PmPendingHot *pm_pending_hot = NULL;
 static HTAB *pm_stats_table = NULL;
 
 /*
@@ -105,7 +108,6 @@ static PmPendingName *pm_pending_names = NULL;
 static uint16 *pm_pending_used = NULL;
 static int	pm_pending_count = 0;
 static bool pm_pending_any = false;
-static uint32 pm_hit_counter = 0;
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -151,6 +153,7 @@ pm_stats_shmem_startup(void)
 								   pm_stats_max, pm_stats_max, &info,
 								   HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
+	pm_stats_ready = true;
 }
 
 void
@@ -166,7 +169,7 @@ pm_stats_install_hooks(void)
 	shmem_startup_hook = pm_stats_shmem_startup;
 }
 
-/* Flush pending counts at commit, and when the backend exits. */
+/* Flush pending counts at commit. */
 static void
 pm_stats_xact_callback(XactEvent event, void *arg)
 {
@@ -174,10 +177,18 @@ pm_stats_xact_callback(XactEvent event, void *arg)
 		pm_stats_flush();
 }
 
+/*
+ * Flush at backend exit (a before_shmem_exit callback: proc_exit_inprogress
+ * is always set by then).  Counts still pending there are those of
+ * transactions that rolled back, or of a last transaction that never
+ * committed.  Skipped if this backend exits while holding the lock, which
+ * it cannot take twice.
+ */
 static void
 pm_stats_exit(int code, Datum arg)
 {
-	if (pm_pending_any && pm_stats_shared != NULL && !proc_exit_inprogress)
+	if (pm_pending_any && pm_stats_shared != NULL &&
+		!LWLockHeldByMe(pm_stats_shared->lock))
 		pm_stats_flush();
 }
 
@@ -185,27 +196,6 @@ void
 pm_stats_init_backend(void)
 {
 	RegisterXactCallback(pm_stats_xact_callback, NULL);
-}
-
-bool
-pm_stats_active(void)
-{
-	static bool exit_registered = false;
-
-	if (!pm_stats_track || pm_stats_shared == NULL)
-		return false;
-	if (!exit_registered && IsUnderPostmaster)
-	{
-		before_shmem_exit(pm_stats_exit, (Datum) 0);
-		exit_registered = true;
-	}
-	return true;
-}
-
-bool
-pm_stats_time_this_hit(void)
-{
-	return (++pm_hit_counter % PM_HIT_SAMPLE) == 0;
 }
 
 static void
@@ -269,6 +259,23 @@ pm_stats_add_existing(PmPending *slot)
 	return true;
 }
 
+/* Move the hits counted in slot i's hot part into its counters. */
+static void
+pm_pending_fold(int i)
+{
+	PmPendingHot *hot = &pm_pending_hot[i];
+	PmStatsCounters *counters = &pm_pending[i].counters;
+
+	counters->renders += hot->hits;
+	counters->cache_hits += hot->hits;
+	counters->bytes += hot->hit_bytes;
+	if (hot->last_hit > counters->last_render)
+		counters->last_render = hot->last_hit;
+	hot->hits = 0;
+	hot->hit_bytes = 0;
+	hot->last_hit = 0;
+}
+
 /* Add every pending count to the shared table, and empty the local one. */
 static void
 pm_stats_flush(void)
@@ -279,13 +286,16 @@ pm_stats_flush(void)
 	if (pm_stats_shared == NULL || pm_pending == NULL)
 		return;
 
+	for (i = 0; i < pm_pending_count; i++)
+		pm_pending_fold(pm_pending_used[i]);
+
 	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
 	for (i = 0; i < pm_pending_count; i++)
 	{
 		PmPending  *slot = &pm_pending[pm_pending_used[i]];
 
 		if (pm_stats_add_existing(slot))
-			slot->used = false;
+			pm_pending_hot[pm_pending_used[i]].used = false;
 		else
 			missing = true;
 	}
@@ -301,7 +311,7 @@ pm_stats_flush(void)
 			PmStatsEntry *entry;
 			bool		found;
 
-			if (!slot->used)
+			if (!pm_pending_hot[pm_pending_used[i]].used)
 				continue;
 			if (!pm_stats_add_existing(slot))
 			{
@@ -317,7 +327,7 @@ pm_stats_flush(void)
 					pm_counters_add(&entry->counters, &slot->counters);
 				}
 			}
-			slot->used = false;
+			pm_pending_hot[pm_pending_used[i]].used = false;
 		}
 		LWLockRelease(pm_stats_shared->lock);
 	}
@@ -326,14 +336,21 @@ pm_stats_flush(void)
 }
 
 void
-pm_stats_count(const char *prompt_id, uint64 id_hash, bool cache_hit,
-			   bool error, double elapsed_ms, int64 bytes)
+pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
+			   bool cache_hit, bool error, double elapsed_ms, int64 bytes)
 {
+	bool		is_inline = prompt_id == NULL;
+	PmPendingHot *hot;
 	PmPending  *slot;
 	uint32		i;
 
 	if (pm_pending == NULL)
 	{
+		/* the first count of this backend: flush what is pending at exit */
+		if (IsUnderPostmaster)
+			before_shmem_exit(pm_stats_exit, (Datum) 0);
+		pm_pending_hot = MemoryContextAllocZero(TopMemoryContext,
+												sizeof(PmPendingHot) * PM_PENDING_SLOTS);
 		pm_pending = MemoryContextAllocZero(TopMemoryContext,
 											sizeof(PmPending) * PM_PENDING_SLOTS);
 		pm_pending_names = MemoryContextAlloc(TopMemoryContext,
@@ -341,38 +358,55 @@ pm_stats_count(const char *prompt_id, uint64 id_hash, bool cache_hit,
 		pm_pending_used = MemoryContextAlloc(TopMemoryContext,
 											 sizeof(uint16) * PM_PENDING_MAX);
 	}
-	if (prompt_id == NULL)
+	if (is_inline)
 		id_hash = 0;			/* inline templates: one entry */
-	else if (strlen(prompt_id) >= PM_STATS_NAME_MAX)
+	else if (id_len >= PM_STATS_NAME_MAX)
 		return;					/* no prompt has such an id (255 bytes at most) */
 
 	i = (uint32) id_hash & (PM_PENDING_SLOTS - 1);
 	for (;;)
 	{
-		slot = &pm_pending[i];
-		if (!slot->used)
+		hot = &pm_pending_hot[i];
+		if (!hot->used)
 			break;
 		/* told apart by the 64-bit hash: a collision would only merge stats */
-		if (slot->key.id_hash == id_hash && slot->key.is_inline == (prompt_id == NULL))
+		if (hot->id_hash == id_hash && hot->is_inline == is_inline)
 			break;
 		i = (i + 1) & (PM_PENDING_SLOTS - 1);
 	}
-	if (!slot->used)
+	pm_pending_any = true;
+	if (!hot->used)
 	{
 		if (pm_pending_count >= PM_PENDING_MAX)
 		{
 			pm_stats_flush();
-			pm_stats_count(prompt_id, id_hash, cache_hit, error, elapsed_ms, bytes);
+			pm_stats_count(prompt_id, id_len, id_hash, cache_hit, error,
+						   elapsed_ms, bytes);
 			return;
 		}
+		memset(hot, 0, sizeof(PmPendingHot));
+		hot->used = true;
+		hot->is_inline = is_inline;
+		hot->id_hash = id_hash;
+		slot = &pm_pending[i];
 		memset(slot, 0, sizeof(PmPending));
-		slot->used = true;
 		slot->key.dbid = MyDatabaseId;
-		slot->key.is_inline = prompt_id == NULL;
+		slot->key.is_inline = is_inline;
 		slot->key.id_hash = id_hash;
 		strlcpy(pm_pending_names[i], prompt_id ? prompt_id : "", PM_STATS_NAME_MAX);
 		pm_pending_used[pm_pending_count++] = (uint16) i;
 	}
+
+	/* the common case, an untimed cache hit: the hot part only */
+	if (cache_hit && !error && elapsed_ms < 0 && hot->hits < PG_UINT32_MAX)
+	{
+		hot->hits++;
+		hot->hit_bytes += bytes;
+		hot->last_hit = GetCurrentStatementStartTimestamp();
+		return;
+	}
+
+	slot = &pm_pending[i];
 	slot->counters.renders++;
 	if (cache_hit)
 		slot->counters.cache_hits++;
@@ -387,7 +421,6 @@ pm_stats_count(const char *prompt_id, uint64 id_hash, bool cache_hit,
 	}
 	slot->counters.bytes += bytes;
 	slot->counters.last_render = GetCurrentStatementStartTimestamp();
-	pm_pending_any = true;
 }
 
 /*

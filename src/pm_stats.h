@@ -11,8 +11,11 @@
 #ifndef PM_STATS_H
 #define PM_STATS_H
 
+#include "access/xact.h"
 #include "nodes/pg_list.h"
 #include "utils/timestamp.h"
+
+#include "pm_settings.h"
 
 /* What is counted per database and prompt. */
 typedef struct PmStatsCounters
@@ -39,19 +42,83 @@ typedef struct PmStatsRow
 extern void pm_stats_install_hooks(void);
 extern void pm_stats_init_backend(void);
 
-/* Is tracking on and the shared table set up? */
-extern bool pm_stats_active(void);
+/*
+ * Is tracking on and the shared table set up?  Inline, with the sampling
+ * below: they run on every render, cache hits included.
+ */
+extern bool pm_stats_ready;
+extern uint32 pm_stats_hit_counter;
+
+static inline bool
+pm_stats_active(void)
+{
+	return pm_stats_track && pm_stats_ready;
+}
 
 /*
- * Count one render of prompt_id (NULL: an inline template), whose
- * XXH3_64bits is id_hash.  elapsed_ms is < 0 when the render was not timed.
+ * Count one render of prompt_id (NULL: an inline template), id_len bytes
+ * long, whose XXH3_64bits is id_hash.  elapsed_ms is < 0 when the render
+ * was not timed.
  */
-extern void pm_stats_count(const char *prompt_id, uint64 id_hash,
+extern void pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
 						   bool cache_hit, bool error, double elapsed_ms,
 						   int64 bytes);
 
-/* Should this render be timed?  Every miss; one in 32 cache hits. */
-extern bool pm_stats_time_this_hit(void);
+/*
+ * Pending counts, per prompt, of this backend (pm_stats.c keeps the rest):
+ * open addressing on the id's hash, PM_PENDING_SLOTS slots.  The part that
+ * probing reads and that an untimed cache hit writes is 32 bytes, so that
+ * a hit touches one cache line of a 64 kB array.
+ */
+#define PM_PENDING_SLOTS	2048	/* a power of two */
+
+typedef struct PmPendingHot
+{
+	uint64		id_hash;
+	int64		hit_bytes;		/* untimed cache hits not yet folded into */
+	TimestampTz last_hit;		/* the slot's counters */
+	uint32		hits;
+	bool		used;
+	bool		is_inline;
+} PmPendingHot;
+
+StaticAssertDecl(sizeof(PmPendingHot) == 32, "PmPendingHot is two to a cache line");
+
+extern PmPendingHot *pm_pending_hot;
+
+/*
+ * Count an untimed cache hit of a stored prompt: pm_stats_count, inline
+ * for the common case of a prompt already counted in its home slot.
+ */
+static inline void
+pm_stats_count_hit(const char *prompt_id, size_t id_len, uint64 id_hash,
+				   int64 bytes)
+{
+	PmPendingHot *hot;
+
+	if (likely(pm_pending_hot != NULL && prompt_id != NULL))
+	{
+		hot = &pm_pending_hot[id_hash & (PM_PENDING_SLOTS - 1)];
+		if (likely(hot->used && hot->id_hash == id_hash && !hot->is_inline &&
+				   hot->hits < PG_UINT32_MAX))
+		{
+			hot->hits++;
+			hot->hit_bytes += bytes;
+			hot->last_hit = GetCurrentStatementStartTimestamp();
+			return;
+		}
+	}
+	pm_stats_count(prompt_id, id_len, id_hash, true, false, -1, bytes);
+}
+
+/* Should this cache hit be timed?  One in PM_STATS_HIT_SAMPLE (every miss is). */
+#define PM_STATS_HIT_SAMPLE	32
+
+static inline bool
+pm_stats_time_this_hit(void)
+{
+	return (++pm_stats_hit_counter % PM_STATS_HIT_SAMPLE) == 0;
+}
 
 extern List *pm_stats_rows(void);
 extern int64 pm_stats_reset(const char *prompt_id);

@@ -7,6 +7,9 @@
 #    any client renders them, and the first pm_render is a cache hit;
 #  - pm_render_lines streams a rendering far larger than memory would
 #    allow to build: the backend's peak memory stays far below its size;
+#  - pm_bulk_render does not keep its results: 1000 MB of them leave the
+#    backend's peak memory far below that, and nothing goes to disk;
+#  - renders still pending when a session exits are added to pm_stats;
 #  - pm_stats keeps at most prompt_manager.stats_max prompts, evicting the
 #    least rendered.
 use strict;
@@ -84,6 +87,50 @@ is($whole, 125829239, 'pm_render builds the same 120 MB (plus 119 newlines)');
 note(sprintf('peak memory growth building it whole: %.1f MB', ($after_whole - $after_stream) / 1024));
 cmp_ok(($after_whole - $before) / 1024, '>', 100, 'building it whole does take over 100 MB');
 $bg->quit;
+
+# --- pm_bulk_render streams its rows ----------------------------------------
+# 1000 requests of big/mb: 1000 MB of results.  With work_mem at 1 MB, a
+# function scan would collect them in a tuplestore written to temporary
+# files; inlined in FROM, and in a SELECT list, rows pass one at a time.
+my $requests = q{(SELECT jsonb_agg(jsonb_build_object('prompt_id', 'big/mb', 'parameters', jsonb_build_object('n', g % 2))) FROM generate_series(1, 1000) g)};
+my %bulk_forms = (
+	'pm_bulk_render in FROM' =>
+	  "SELECT count(*) || ' ' || sum(octet_length(b.result)) FROM (SELECT $requests AS r) q, pm_bulk_render(q.r) b",
+	'pm_bulk_render_rows in a SELECT list' =>
+	  "SELECT count(*) || ' ' || sum(octet_length((b).result)) FROM (SELECT pm_bulk_render_rows($requests) AS b) s",
+	'pm_bulk_render in a SELECT list' =>
+	  "SELECT count(*) || ' ' || sum(octet_length((b).result)) FROM (SELECT pm_bulk_render($requests) AS b) s");
+foreach my $form (sort keys %bulk_forms)
+{
+	$bg = $node->background_psql('app');
+	$pid = $bg->query_safe('SELECT pg_backend_pid()');
+	chomp $pid;
+	$bg->query_safe('SET work_mem = 1024');
+	$bg->query_safe('SET log_temp_files = 0');
+	my $log_offset = -s $node->logfile;
+	$before = vmhwm_kb();
+	is($bg->query_safe($bulk_forms{$form}), '1000 1048576000',
+		"$form: 1000 requests, 1000 MB of results");
+	$growth_mb = (vmhwm_kb() - $before) / 1024;
+	note(sprintf('%s: peak memory growth %.1f MB', $form, $growth_mb));
+	cmp_ok($growth_mb, '<', 100, "$form: the backend grew by far less than 1000 MB");
+	unlike(slurp_file($node->logfile, $log_offset), qr/temporary file/,
+		"$form: no row went to a temporary file");
+	$bg->quit;
+}
+
+# --- counts a session leaves pending are flushed when it exits -------------
+# renders of a transaction that rolls back stay pending (they did happen);
+# the session then ends without another commit: its exit flushes them
+$node->safe_psql('app', q{SELECT pm_stats_reset('cold/c')});
+$node->safe_psql('app', q{
+	BEGIN;
+	SELECT pm_render('cold/c');
+	SELECT pm_render('cold/c');
+	ROLLBACK;
+});
+ok($node->poll_query_until('app', q{SELECT renders = 2 FROM pm_stats WHERE prompt_id = 'cold/c'}),
+	'renders of a rolled-back transaction are counted once the session exits');
 
 # --- statistics stay within prompt_manager.stats_max ---------------------
 $node->safe_psql('app', q{
