@@ -41,6 +41,7 @@ COMMIT;
 -- an empty array renders nothing; NULL gives no rows
 SELECT count(*) FROM pm_bulk_render('[]');
 SELECT count(*) FROM pm_bulk_render(NULL);
+SELECT pm_bulk_render(NULL);
 -- in FROM, pm_bulk_render is inlined: its rows stream out of a ProjectSet
 -- one at a time, not through a function scan that keeps them all
 EXPLAIN (VERBOSE, COSTS OFF) SELECT b.ord, b.result FROM pm_bulk_render('[{"prompt_id": "op/hello"}]') b;

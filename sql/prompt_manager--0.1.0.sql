@@ -205,7 +205,7 @@ REVOKE ALL ON @extschema@.pm_cache_entries FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.pm_bulk_render_rows(requests jsonb)
 RETURNS TABLE(ord bigint, prompt_id text, ok boolean, result text, error text, sqlstate text)
-AS 'MODULE_PATHNAME', 'pm_bulk_render'
+AS 'MODULE_PATHNAME', 'pm_bulk_render_rows'
 LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 100;
 
 COMMENT ON FUNCTION @extschema@.pm_bulk_render_rows(jsonb) IS

@@ -13,13 +13,16 @@
  * other rows still render.  Query cancel, statement timeout and resource
  * errors are not caught: they stop the whole call.
  *
- * It returns one row per call, and the memory of each request is released
- * before the next.  SQL calls it as pm_bulk_render_rows, through the SQL
- * function pm_bulk_render that the planner inlines into the calling query
- * (see the install script): it then runs in a SELECT list (a ProjectSet
- * node) whether the user called pm_bulk_render in FROM or not, so no
- * result is kept once passed on, and a million requests never hold all
- * their results in memory.
+ * pm_bulk_render_rows returns one row per call, and the memory of each
+ * request is released before the next.  Users call the SQL function
+ * pm_bulk_render, whose body calls it: in FROM, the planner inlines
+ * pm_bulk_render into the calling query, and elsewhere its support function
+ * (below) replaces the call with one of pm_bulk_render_rows.  Either way
+ * pm_bulk_render_rows runs in a ProjectSet node, so no result is kept once
+ * passed on, and a million requests never hold all their results in
+ * memory.  (The forms that cannot be inlined in FROM, such as a sub-select
+ * in the argument, become a function scan, whose rows the executor keeps
+ * in a tuplestore that spills to disk past work_mem.)
  *
  *-------------------------------------------------------------------------
  */
@@ -45,7 +48,7 @@
 #include "pm_errors.h"
 #include "pm_render.h"
 
-PG_FUNCTION_INFO_V1(pm_bulk_render);
+PG_FUNCTION_INFO_V1(pm_bulk_render_rows);
 PG_FUNCTION_INFO_V1(pm_bulk_render_support);
 
 #define PM_BULK_COLUMNS 6
@@ -191,7 +194,7 @@ pm_bulk_row(PmBulkState *state, uint32 i, TupleDesc tupdesc)
  * spilled to disk past work_mem.
  */
 Datum
-pm_bulk_render(PG_FUNCTION_ARGS)
+pm_bulk_render_rows(PG_FUNCTION_ARGS)
 {
 	FuncCallContext *funcctx;
 	PmBulkState *state;
