@@ -668,6 +668,12 @@ pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
 	{
 		id_len = req->cache.name_len;
 		id_hash = req->cache.key.name_hash;
+		if (cache_hit && !error && elapsed_ms < 0)
+		{
+			/* the common case, inline */
+			pm_stats_count_hit(req->prompt_id, id_len, id_hash, bytes);
+			return;
+		}
 	}
 	else if (req->prompt_id != NULL)
 	{
@@ -986,14 +992,7 @@ pm_render_top(PmRenderRequest *req)
 	}
 	if (result != NULL)
 	{
-		if (track && !timed_lookup && req->prompt_id != NULL)
-		{
-			/* the common case: inline, with the cache key's id hash */
-			pm_stats_count_hit(req->prompt_id, req->cache.name_len,
-							   req->cache.key.name_hash,
-							   VARSIZE_ANY_EXHDR(result));
-		}
-		else if (track)
+		if (track)
 		{
 			double		ms = -1;
 

@@ -398,13 +398,8 @@ pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
 	}
 
 	/* the common case, an untimed cache hit: the hot part only */
-	if (cache_hit && !error && elapsed_ms < 0 && hot->hits < PG_UINT32_MAX)
-	{
-		hot->hits++;
-		hot->hit_bytes += bytes;
-		hot->last_hit = GetCurrentStatementStartTimestamp();
+	if (cache_hit && !error && elapsed_ms < 0 && pm_pending_hot_add_hit(hot, bytes))
 		return;
-	}
 
 	slot = &pm_pending[i];
 	slot->counters.renders++;

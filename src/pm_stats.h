@@ -87,6 +87,21 @@ StaticAssertDecl(sizeof(PmPendingHot) == 32, "PmPendingHot is two to a cache lin
 extern PmPendingHot *pm_pending_hot;
 
 /*
+ * Count an untimed cache hit of bytes in a slot's hot part; false when its
+ * hit counter is full (the caller then counts it with the other counters).
+ */
+static inline bool
+pm_pending_hot_add_hit(PmPendingHot *hot, int64 bytes)
+{
+	if (unlikely(hot->hits == PG_UINT32_MAX))
+		return false;
+	hot->hits++;
+	hot->hit_bytes += bytes;
+	hot->last_hit = GetCurrentStatementStartTimestamp();
+	return true;
+}
+
+/*
  * Count an untimed cache hit of a stored prompt: pm_stats_count, inline
  * for the common case of a prompt already counted in its home slot.
  */
@@ -99,14 +114,9 @@ pm_stats_count_hit(const char *prompt_id, size_t id_len, uint64 id_hash,
 	if (likely(pm_pending_hot != NULL && prompt_id != NULL))
 	{
 		hot = &pm_pending_hot[id_hash & (PM_PENDING_SLOTS - 1)];
-		if (likely(hot->used && hot->id_hash == id_hash && !hot->is_inline &&
-				   hot->hits < PG_UINT32_MAX))
-		{
-			hot->hits++;
-			hot->hit_bytes += bytes;
-			hot->last_hit = GetCurrentStatementStartTimestamp();
+		if (likely(hot->used && hot->id_hash == id_hash && !hot->is_inline) &&
+			pm_pending_hot_add_hit(hot, bytes))
 			return;
-		}
 	}
 	pm_stats_count(prompt_id, id_len, id_hash, true, false, -1, bytes);
 }
