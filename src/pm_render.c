@@ -656,8 +656,9 @@ typedef struct PmRenderRequest
 /*
  * Count req in pm_stats.  The prompt id's length and XXH3_64bits come from
  * the cache key when one was made, so a cache hit costs no strlen or hash.
+ * Always inlined: an untimed cache hit is then counted without any call.
  */
-static void
+static pg_attribute_always_inline void
 pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
 				 double elapsed_ms, int64 bytes)
 {
