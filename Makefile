@@ -24,6 +24,7 @@ OBJS = \
 	src/pm_cache.o \
 	src/pm_template_cache.o \
 	src/pm_render.o \
+	src/pm_request.o \
 	src/pm_bulk.o \
 	src/pm_stats.o \
 	src/pm_preload.o \

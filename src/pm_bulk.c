@@ -45,8 +45,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "pm_compat.h"
 #include "pm_errors.h"
-#include "pm_render.h"
+#include "pm_request.h"
 
 PG_FUNCTION_INFO_V1(pm_bulk_render_rows);
 PG_FUNCTION_INFO_V1(pm_bulk_render_support);
@@ -346,7 +347,7 @@ pm_bulk_render_support(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(NULL);	/* in FROM: to be inlined */
 
 	/* as inlining does: the caller must be allowed to call pm_bulk_render */
-	if (pg_proc_aclcheck(req->fcall->funcid, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+	if (pm_function_aclcheck(req->fcall->funcid, GetUserId()) != ACLCHECK_OK)
 		PG_RETURN_POINTER(NULL);
 	schema = get_namespace_name(get_func_namespace(req->fcall->funcid));
 	if (schema == NULL)

@@ -90,6 +90,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "pm_compat.h"
 #include "pm_cache.h"
 #include "pm_settings.h"
 #include "pm_visibility.h"
@@ -179,9 +180,7 @@ static HTAB *pm_index = NULL;
 static LWLockPadded *pm_locks = NULL;
 static dsa_area *pm_area = NULL;
 
-#if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /*
@@ -222,10 +221,8 @@ pm_area_place(void)
 static void
 pm_cache_shmem_request(void)
 {
-#if PG_VERSION_NUM >= 150000
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(add_size(pm_shared_size(),
 									hash_estimate_size(pm_cache_max_entries,
 													   sizeof(PmCacheEntry))));
@@ -295,12 +292,8 @@ pm_cache_shmem_startup(void)
 void
 pm_cache_install_hooks(void)
 {
-#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pm_cache_shmem_request;
-#else
-	pm_cache_shmem_request();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = pm_cache_shmem_startup;
 }
@@ -336,7 +329,7 @@ pm_cache_active(void)
 static inline PmCacheCounters *
 pm_counters(void)
 {
-	return &pm_shared->counters[MyProc->pgprocno % PM_COUNTER_SHARDS].c;
+	return &pm_shared->counters[PM_MY_PROC_NUMBER % PM_COUNTER_SHARDS].c;
 }
 
 static inline LWLock *

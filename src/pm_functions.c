@@ -25,7 +25,7 @@
 
 #include "pm_cache.h"
 #include "pm_params.h"
-#include "pm_render.h"
+#include "pm_request.h"
 #include "pm_settings.h"
 #include "pm_stats.h"
 #include "pm_storage.h"

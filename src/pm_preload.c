@@ -35,7 +35,7 @@
 
 #include "pm_cache.h"
 #include "pm_preload.h"
-#include "pm_render.h"
+#include "pm_request.h"
 #include "pm_settings.h"
 #include "pm_storage.h"
 

@@ -1,7 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * pm_render.c
- *		Rendering compiled prompts: parameters, includes, limits.
+ *		The renderer: compiled prompts to text, with parameters, includes,
+ *		directives and limits.
+ *
+ * This file knows nothing of the shared cache, statistics or the error
+ * handler: pm_request.c runs a top-level render around pm_render_job().
  *
  * A render walks the segments of a compiled template once, appending to
  * one output buffer that is already laid out as a text datum (its varlena
@@ -25,14 +29,7 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "portability/instr_time.h"
-#include "utils/acl.h"
-#include "utils/lsyscache.h"
-#include "parser/parse_func.h"
-#include "utils/regproc.h"
-#include "utils/resowner.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -45,13 +42,10 @@
 
 #include "pm_cache.h"
 #include "pm_errors.h"
-#include "pm_stats.h"
 #include "pm_params.h"
 #include "pm_render.h"
 #include "pm_settings.h"
-#include "pm_storage.h"
 #include "pm_template_cache.h"
-#include "pm_visibility.h"
 
 /* How many segments pass between two checks of render_timeout. */
 #define PM_TIMEOUT_CHECK_INTERVAL 256
@@ -583,13 +577,14 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 }
 
 /*
- * Set up a render of root (a stored prompt's id, or NULL for inline).
- * opts may be NULL.
+ * Set up a render of root (a stored prompt's id, or NULL for inline),
+ * through batch (or NULL), streamed to line_sink (or NULL).
  */
 static void
 pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
 					 const char *root_id, Jsonb *params,
-					 const PmRenderOptions *opts)
+					 PmRenderBatch *batch, PmLineSink line_sink,
+					 void *line_sink_arg)
 {
 	MemoryContext old;
 
@@ -604,12 +599,9 @@ pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
 		state->layers[0] = pm_params_from_jsonb(params, "params");
 	if (pm_render_timeout > 0)
 		state->started = GetCurrentTimestamp();
-	if (opts != NULL)
-	{
-		state->batch = opts->batch;
-		state->line_sink = opts->line_sink;
-		state->line_sink_arg = opts->line_sink_arg;
-	}
+	state->batch = batch;
+	state->line_sink = line_sink;
+	state->line_sink_arg = line_sink_arg;
 
 	/*
 	 * The result lives in the caller's context, laid out as a text datum;
@@ -638,440 +630,49 @@ pm_render_result(PmRenderState *state)
 }
 
 /*
- * What one top-level call renders.  prompt_id names a stored prompt, or is
- * NULL for template_text given inline.
+ * Render job->prompt_id (or job->template_text) into job->result_cxt; see
+ * pm_render.h.
  */
-typedef struct PmRenderRequest
-{
-	const char *prompt_id;
-	text	   *template_text;
-	Jsonb	   *params;
-	PmRenderOptions *opts;		/* or NULL */
-	MemoryContext result_cxt;
-	bool		store;			/* store the result in the shared cache */
-	bool		keyed;			/* cache holds a key (and the id's hash) */
-	PmCacheRequest cache;		/* its key, when keyed */
-} PmRenderRequest;
-
-/*
- * Count req in pm_stats.  The prompt id's length and XXH3_64bits come from
- * the cache key when one was made, so a cache hit costs no strlen or hash.
- * Always inlined: an untimed cache hit is then counted without any call.
- */
-static pg_attribute_always_inline void
-pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
-				 double elapsed_ms, int64 bytes)
-{
-	size_t		id_len = 0;
-	uint64		id_hash = 0;
-
-	if (req->prompt_id != NULL && req->keyed)
-	{
-		id_len = req->cache.name_len;
-		id_hash = req->cache.key.name_hash;
-		if (cache_hit && !error && elapsed_ms < 0)
-		{
-			/* the common case, inline */
-			pm_stats_count_hit(req->prompt_id, id_len, id_hash, bytes);
-			return;
-		}
-	}
-	else if (req->prompt_id != NULL)
-	{
-		id_len = strlen(req->prompt_id);
-		id_hash = XXH3_64bits(req->prompt_id, id_len);
-	}
-	pm_stats_count(req->prompt_id, id_len, id_hash, cache_hit, error,
-				   elapsed_ms, bytes);
-}
-
-static text *
-pm_render_request(PmRenderRequest *req)
+text *
+pm_render_job(PmRenderJob *job)
 {
 	PmRenderState state;
 	text	   *result;
 
-	pm_render_state_init(&state, req->result_cxt, req->prompt_id, req->params,
-						 req->opts);
-	if (req->prompt_id != NULL)
+	pm_render_state_init(&state, job->result_cxt, job->prompt_id, job->params,
+						 job->batch, job->line_sink, job->line_sink_arg);
+	job->root_revision = 0;
+	if (job->prompt_id != NULL)
 	{
 		PmCompiledPrompt *prompt;
 		bool		first;
 
 		if (state.batch != NULL)
-			prompt = pm_render_read(&state, req->prompt_id, &first);
+			prompt = pm_render_read(&state, job->prompt_id, &first);
 		else
-			prompt = pm_load_prompt(req->prompt_id);
+			prompt = pm_load_prompt(job->prompt_id);
 
 		if (prompt == NULL)
-			pm_missing_prompt(&state, req->prompt_id, NULL, 0, 0, false);
+			pm_missing_prompt(&state, job->prompt_id, NULL, 0, 0, false);
 		else
 		{
 			state.layers[1] = prompt->defaults;
 			pm_render_template(&state, prompt->tpl, 0);
-
-			/* the key holds the revision the cache was asked for */
-			if (req->store && prompt->revision != req->cache.key.root_revision)
-				state.cacheable = false;
+			job->root_revision = prompt->revision;
 		}
 	}
 	else
 	{
-		PmTemplate *tpl = pm_compile_text(VARDATA_ANY(req->template_text),
-										  VARSIZE_ANY_EXHDR(req->template_text));
+		PmTemplate *tpl = pm_compile_text(VARDATA_ANY(job->template_text),
+										  VARSIZE_ANY_EXHDR(job->template_text));
 
 		pm_render_template(&state, tpl, 0);
 	}
-	if (req->opts != NULL)
-		req->opts->bytes = state.bytes;
+	job->bytes = state.bytes;
+	job->deps = state.deps;
+	job->cacheable = state.cacheable;
 	result = pm_render_result(&state);
-	if (req->store && state.cacheable)
-	{
-		bool		stored = pm_cache_store(&req->cache, state.deps, result);
-
-		if (req->opts != NULL)
-			req->opts->cached = stored;
-	}
 	return result;
-}
-
-/*
- * '{}' as jsonb: the params of a render called without any, so that
- * pm_render(id), pm_render(id, NULL) and pm_render(id, '{}') (and
- * pm_preload, and a bulk request without "parameters") share one cached
- * rendering.
- */
-static Jsonb *
-pm_no_params(void)
-{
-	static Jsonb *empty = NULL;
-
-	if (empty == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		empty = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-		MemoryContextSwitchTo(old);
-	}
-	return empty;
-}
-
-/*
- * Ask the shared cache first, when it may answer (see pm_cache.c).  On a
- * miss, req->store is set so that the rendering is stored.
- */
-static text *
-pm_render_from_cache(PmRenderRequest *req)
-{
-	PmCacheRequest *creq = &req->cache;
-	text	   *hit;
-
-	req->store = false;
-	if ((req->opts != NULL && req->opts->line_sink != NULL) ||
-		!pm_cache_active() || !pm_visibility_unrestricted())
-		return NULL;
-
-	if (req->prompt_id != NULL)
-	{
-		int64		revision;
-		size_t		len = strlen(req->prompt_id);
-		uint64		id_hash = XXH3_64bits(req->prompt_id, len);
-
-		/* a missing prompt is an error or a WARNING: render it */
-		if (!pm_visibility_revision_hashed(req->prompt_id, id_hash, &revision))
-			return NULL;
-		pm_cache_request_init(creq, req->prompt_id, len, id_hash,
-							  false, revision, pm_storage_table()->relid,
-							  req->params ? req->params : pm_no_params());
-	}
-	else
-		pm_cache_request_init(creq, VARDATA_ANY(req->template_text),
-							  VARSIZE_ANY_EXHDR(req->template_text),
-							  XXH3_64bits(VARDATA_ANY(req->template_text),
-										  VARSIZE_ANY_EXHDR(req->template_text)),
-							  true, 0, pm_storage_table()->relid,
-							  req->params ? req->params : pm_no_params());
-
-	req->keyed = true;
-	if (req->opts != NULL && req->opts->cache_checked)
-		hit = NULL;				/* the caller looked it up already */
-	else
-		hit = pm_cache_lookup(creq, req->opts != NULL && req->opts->borrow_result);
-	if (hit == NULL)
-		req->store = true;
-	return hit;
-}
-
-/*
- * The failures prompt_manager.error_handler answers: those of the prompt
- * itself (missing prompt or include, cycle, depth, unknown or malformed
- * directive, missing parameter in error mode), not bad arguments, limits
- * or the server's own errors.
- */
-static bool
-pm_prompt_level_error(int sqlerrcode)
-{
-	return sqlerrcode == ERRCODE_PM_PROMPT_NOT_FOUND ||
-		sqlerrcode == ERRCODE_PM_INCLUDE_CYCLE ||
-		sqlerrcode == ERRCODE_PM_INCLUDE_DEPTH ||
-		sqlerrcode == ERRCODE_PM_UNKNOWN_DIRECTIVE ||
-		sqlerrcode == ERRCODE_PM_MISSING_PARAMETER ||
-		sqlerrcode == ERRCODE_PM_INVALID_DIRECTIVE;
-}
-
-/* May the current role execute function fn? */
-static AclResult
-object_aclcheck_compat(Oid fn)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE);
-#else
-	return pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
-#endif
-}
-
-/*
- * Call prompt_manager.error_handler(prompt_id, sqlstate, message); its
- * result (possibly NULL) is the render's.
- */
-static text *
-pm_call_error_handler(const char *prompt_id, int sqlerrcode, const char *message)
-{
-	char	   *signature = psprintf("%s(text, text, text)", pm_error_handler);
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	List	   *names;
-	Oid			fn;
-	AclResult	acl;
-	LOCAL_FCINFO(fcinfo, 3);
-	FmgrInfo	flinfo;
-	Datum		result;
-
-#if PG_VERSION_NUM >= 160000
-	names = stringToQualifiedNameList(pm_error_handler, NULL);
-#else
-	names = stringToQualifiedNameList(pm_error_handler);
-#endif
-	fn = LookupFuncName(names, 3, argtypes, true);
-	if (!OidIsValid(fn))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("prompt_manager.error_handler names no function %s", signature),
-				 errhint("The handler is a function (prompt_id text, sqlstate text, message text) RETURNS text.")));
-	if (get_func_rettype(fn) != TEXTOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("prompt_manager.error_handler function %s must return text", signature)));
-	acl = object_aclcheck_compat(fn);
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_FUNCTION, get_func_name(fn));
-
-	fmgr_info(fn, &flinfo);
-	InitFunctionCallInfoData(*fcinfo, &flinfo, 3, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = prompt_id ? CStringGetTextDatum(prompt_id) : (Datum) 0;
-	fcinfo->args[0].isnull = prompt_id == NULL;
-	fcinfo->args[1].value = CStringGetTextDatum(unpack_sql_state(sqlerrcode));
-	fcinfo->args[1].isnull = false;
-	fcinfo->args[2].value = CStringGetTextDatum(message ? message : "");
-	fcinfo->args[2].isnull = false;
-	result = FunctionCallInvoke(fcinfo);
-	if (fcinfo->isnull)
-		return NULL;
-	return DatumGetTextPP(result);
-}
-
-/*
- * Render req (not from the cache) in a work context of its own, with the
- * compiled templates it uses kept alive until it ends.  A failure is
- * counted in pm_stats and raised again.
- */
-static text *
-pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
-{
-	MemoryContext work_cxt;
-	text	   *volatile result = NULL;
-
-	work_cxt = AllocSetContextCreate(req->result_cxt, "prompt_manager render",
-									 ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(work_cxt);
-	pm_template_cache_begin();
-	PG_TRY();
-	{
-		result = pm_render_request(req);
-	}
-	PG_CATCH();
-	{
-		pm_template_cache_end();
-		if (track)
-		{
-			instr_time	elapsed;
-
-			INSTR_TIME_SET_CURRENT(elapsed);
-			INSTR_TIME_SUBTRACT(elapsed, start);
-			pm_request_count(req, false, true, INSTR_TIME_GET_MILLISEC(elapsed), 0);
-		}
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	pm_template_cache_end();
-	MemoryContextSwitchTo(req->result_cxt);
-	MemoryContextDelete(work_cxt);
-	return result;
-}
-
-/*
- * pm_render_guarded inside a subtransaction.  A failure is caught and
- * returned in *edata (the result is then NULL), except the failures that
- * must stop the whole statement: query cancel and timeouts, shutdown,
- * resource and internal errors (classes 53, 57, 58, XX), raised again.
- */
-static text *
-pm_render_in_subxact(PmRenderRequest *req, bool track, instr_time start,
-					 ErrorData **edata)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	text	   *volatile result = NULL;
-	ErrorData  *volatile caught = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		result = pm_render_guarded(req, track, start);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		caught = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_END_TRY();
-
-	*edata = caught;
-	if (caught != NULL)
-	{
-		char		class0 = PGUNSIXBIT(caught->sqlerrcode);
-		char		class1 = PGUNSIXBIT(caught->sqlerrcode >> 6);
-
-		if ((class0 == '5' && (class1 == '3' || class1 == '7' || class1 == '8')) ||
-			(class0 == 'X' && class1 == 'X'))
-			ReThrowError(caught);
-		return NULL;
-	}
-	return result;
-}
-
-/*
- * Run a top-level render: from the shared cache when it has the answer,
- * otherwise rendered (answered by the error handler when one is set and
- * the render fails for a prompt-level reason), counted in pm_stats.
- */
-static text *
-pm_render_top(PmRenderRequest *req)
-{
-	bool		track = pm_stats_active();
-	bool		timed_lookup = track && pm_stats_time_this_hit();
-	instr_time	start;
-	text	   *result;
-
-	req->result_cxt = CurrentMemoryContext;
-	if (req->opts != NULL && req->opts->no_stats)
-		track = timed_lookup = false;
-	if (timed_lookup)
-		INSTR_TIME_SET_CURRENT(start);
-	result = pm_render_from_cache(req);
-	if (req->opts != NULL)
-	{
-		req->opts->from_cache = result != NULL;
-		req->opts->cached = result != NULL;
-	}
-	if (result != NULL)
-	{
-		if (track)
-		{
-			double		ms = -1;
-
-			if (timed_lookup)
-			{
-				instr_time	elapsed;
-
-				INSTR_TIME_SET_CURRENT(elapsed);
-				INSTR_TIME_SUBTRACT(elapsed, start);
-				ms = INSTR_TIME_GET_MILLISEC(elapsed);
-			}
-			pm_request_count(req, true, false, ms, VARSIZE_ANY_EXHDR(result));
-		}
-		return result;
-	}
-	if (req->opts != NULL && req->opts->cache_only)
-		return NULL;
-
-	if (track && !timed_lookup)
-		INSTR_TIME_SET_CURRENT(start);
-	if (req->opts != NULL && req->opts->catch_errors)
-	{
-		/* pm_bulk_render, pm_preload: the caller reports the failure */
-		ErrorData  *edata;
-
-		result = pm_render_in_subxact(req, track, start, &edata);
-		if (edata != NULL)
-		{
-			req->opts->error = edata->message ? pstrdup(edata->message) : pstrdup("unknown error");
-			req->opts->sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
-			return NULL;		/* counted as an error already */
-		}
-	}
-	else if (pm_error_handler != NULL && pm_error_handler[0] != '\0' &&
-			 (req->opts == NULL || req->opts->line_sink == NULL))
-	{
-		ErrorData  *edata;
-
-		result = pm_render_in_subxact(req, track, start, &edata);
-		if (edata != NULL)
-		{
-			if (!pm_prompt_level_error(edata->sqlerrcode))
-				ReThrowError(edata);
-			return pm_call_error_handler(req->prompt_id, edata->sqlerrcode,
-										 edata->message);
-		}
-	}
-	else
-		result = pm_render_guarded(req, track, start);
-
-	if (track)
-	{
-		instr_time	elapsed;
-
-		INSTR_TIME_SET_CURRENT(elapsed);
-		INSTR_TIME_SUBTRACT(elapsed, start);
-		pm_request_count(req, false, false, INSTR_TIME_GET_MILLISEC(elapsed),
-					   result != NULL ? VARSIZE_ANY_EXHDR(result) :
-					   (req->opts != NULL ? req->opts->bytes : 0));
-	}
-	return result;
-}
-
-text *
-pm_render_prompt(const char *prompt_id, Jsonb *params)
-{
-	PmRenderRequest req = {.prompt_id = prompt_id, .params = params};
-
-	return pm_render_top(&req);
-}
-
-text *
-pm_render_prompt_opts(const char *prompt_id, Jsonb *params,
-					  PmRenderOptions *opts)
-{
-	PmRenderRequest req = {.prompt_id = prompt_id, .params = params, .opts = opts};
-
-	return pm_render_top(&req);
 }
 
 PmRenderBatch *
@@ -1097,14 +698,6 @@ pm_render_batch_end(PmRenderBatch *batch)
 {
 	pm_template_cache_end();
 	MemoryContextDelete(batch->cxt);
-}
-
-text *
-pm_render_inline(text *template_text, Jsonb *params)
-{
-	PmRenderRequest req = {.template_text = template_text, .params = params};
-
-	return pm_render_top(&req);
 }
 
 /* Keywords collected by pm_prompt_keywords, without repeats. */
@@ -1219,7 +812,8 @@ pm_prompt_keywords_work(const char *prompt_id, MemoryContext result_cxt)
 	PmCompiledPrompt *prompt;
 	HASHCTL		ctl;
 
-	pm_render_state_init(&state, CurrentMemoryContext, prompt_id, NULL, NULL);
+	pm_render_state_init(&state, CurrentMemoryContext, prompt_id, NULL,
+						 NULL, NULL, NULL);
 	memset(&set, 0, sizeof(set));
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(uint64);

@@ -1,26 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * pm_render.h
- *		Rendering compiled prompts: parameters, includes, limits.
+ *		The renderer: compiled prompts to text, with parameters, includes,
+ *		directives and limits.  pm_request.h is the entry point for a
+ *		top-level render (cache, statistics, error handler).
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PM_RENDER_H
 #define PM_RENDER_H
 
+#include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
-
-/*
- * Render the stored prompt prompt_id with params (NULL: none).  A missing
- * prompt raises, or gives prompt_manager.missing_prompt_text when
- * prompt_manager.raise_on_missing is off.
- */
-extern text *pm_render_prompt(const char *prompt_id, Jsonb *params);
-
-/* Render template_text given inline; its includes come from pm_prompts. */
-extern text *pm_render_inline(text *template_text, Jsonb *params);
 
 /*
  * A batch of renders (pm_bulk_render): every prompt, root or include, is
@@ -36,34 +29,31 @@ extern void pm_render_batch_end(PmRenderBatch *batch);
 /* Called with each line of a streamed render, without its '\n'. */
 typedef void (*PmLineSink) (void *arg, const char *line, Size len);
 
-/* What else one render does, beyond pm_render_prompt(). */
-typedef struct PmRenderOptions
+/* One render, and what it tells the caller about its output. */
+typedef struct PmRenderJob
 {
-	PmRenderBatch *batch;		/* read prompts through this batch, or NULL */
-	PmLineSink	line_sink;		/* stream lines to it (no cache, no text) */
+	const char *prompt_id;		/* a stored prompt, or NULL: */
+	text	   *template_text;	/* the template given inline */
+	Jsonb	   *params;			/* or NULL */
+	MemoryContext result_cxt;	/* where the result is built */
+	PmRenderBatch *batch;		/* read prompts through it, or NULL */
+	PmLineSink	line_sink;		/* stream lines to it, or NULL */
 	void	   *line_sink_arg;
-	bool		cache_only;		/* return a cached rendering or NULL */
-	bool		cache_checked;	/* the cache was asked already: render */
-	bool		catch_errors;	/* return NULL with error/sqlstate set */
-	bool		no_stats;		/* not counted in pm_stats (pm_preload) */
-	bool		borrow_result;	/* a cache hit may be returned without a
-								 * copy, valid until the next render */
-	bool		from_cache;		/* out: the result came from the cache */
-	bool		cached;			/* out: it is in the cache (hit or stored) */
-	int64		bytes;			/* out: bytes rendered (streamed too) */
-	char	   *error;			/* out, with catch_errors: the message */
-	char	   *sqlstate;		/* out, with catch_errors: its SQLSTATE */
-} PmRenderOptions;
+
+	/* out */
+	List	   *deps;			/* PmCacheDependency *, one per include */
+	bool		cacheable;		/* false once a prompt was missing */
+	int64		root_revision;	/* the root prompt's row version read */
+	int64		bytes;			/* bytes rendered, streamed ones too */
+} PmRenderJob;
 
 /*
- * pm_render_prompt with options.  With a line sink, returns NULL: the
- * lines went to the sink.  With catch_errors, a failure of the prompt is
- * caught (in a subtransaction) and returned in opts->error and
- * opts->sqlstate with a NULL result; cancel, timeouts and resource errors
- * are still raised.
+ * Render a job.  Returns the text, laid out in job->result_cxt; NULL for
+ * a streamed render (the lines went to the sink).  Compiled templates are
+ * used between pm_template_cache_begin() and _end(), which the caller
+ * brackets the call with.
  */
-extern text *pm_render_prompt_opts(const char *prompt_id, Jsonb *params,
-								   PmRenderOptions *opts);
+extern text *pm_render_job(PmRenderJob *job);
 
 /* The keywords prompt_id and its includes use, in first-use order. */
 extern ArrayType *pm_prompt_keywords(const char *prompt_id);

@@ -213,11 +213,7 @@ pm_define_settings(void)
 	if (process_shared_preload_libraries_in_progress)
 		pm_define_cache_memory_settings();
 
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("prompt_manager");
-#else
-	EmitWarningsOnPlaceholders("prompt_manager");
-#endif
 }
 
 /*

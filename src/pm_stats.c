@@ -46,6 +46,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "pm_compat.h"
 #include "pm_errors.h"
 #include "pm_settings.h"
 #include "pm_stats.h"
@@ -109,9 +110,7 @@ static uint16 *pm_pending_used = NULL;
 static int	pm_pending_count = 0;
 static bool pm_pending_any = false;
 
-#if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static void pm_stats_flush(void);
@@ -119,10 +118,8 @@ static void pm_stats_flush(void);
 static void
 pm_stats_shmem_request(void)
 {
-#if PG_VERSION_NUM >= 150000
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(add_size(MAXALIGN(sizeof(PmStatsShared)),
 									hash_estimate_size(pm_stats_max,
 													   sizeof(PmStatsEntry))));
@@ -159,12 +156,8 @@ pm_stats_shmem_startup(void)
 void
 pm_stats_install_hooks(void)
 {
-#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pm_stats_shmem_request;
-#else
-	pm_stats_shmem_request();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = pm_stats_shmem_startup;
 }

@@ -46,6 +46,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "pm_compat.h"
 #include "pm_storage.h"
 
 #define PM_TABLE_NAME "pm_prompts"
@@ -77,35 +78,6 @@ pm_row_version(int64 revision, TransactionId xmin)
 static PmTableInfo pm_table;
 static SPIPlanPtr pm_fetch_plan = NULL;
 static Oid	pm_fetch_plan_relid = InvalidOid;
-
-/*
- * The schema an extension is installed in.  PostgreSQL exports
- * get_extension_schema() from 16 on; before, read pg_extension here.
- */
-static Oid
-pm_extension_schema(Oid ext_oid)
-{
-#if PG_VERSION_NUM >= 160000
-	return get_extension_schema(ext_oid);
-#else
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key[1];
-	HeapTuple	tuple;
-	Oid			result = InvalidOid;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key[0], Anum_pg_extension_oid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(ext_oid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return result;
-#endif
-}
 
 /*
  * pm_table stays valid until a relcache invalidation says pm_prompts (or
@@ -318,7 +290,7 @@ pm_storage_read_direct(const char *prompt_id, int64 *revision,
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   index->rd_indcollation[0], F_TEXTEQ,
 						   PointerGetDatum(cstring_to_text(prompt_id)));
-	scan = index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
+	scan = pm_index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	slot = table_slot_create(heap, NULL);
 	if (index_getnext_slot(scan, ForwardScanDirection, slot))

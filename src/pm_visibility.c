@@ -50,6 +50,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "pm_compat.h"
 #include "pm_storage.h"
 #include "pm_visibility.h"
 
@@ -208,7 +209,7 @@ pm_memo_refresh(void)
 	}
 
 	memset(&id, 0, sizeof(id));
-	id.lxid = MyProc->lxid;
+	id.lxid = PM_MY_LXID;
 	id.subxact_aborts = pm_subxact_aborts;
 	id.curcid = snapshot->curcid;
 	id.userid = GetUserId();

@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_compat.h
+ *		Differences between the PostgreSQL major versions we build on.
+ *
+ * Supported: 15, 16, 17 and 18.  Every #if on PG_VERSION_NUM of the
+ * extension lives here, each behind a name that says what it does, so the
+ * rest of the code reads the same on every version.
+ *
+ *	 16: pg_proc_aclcheck() and friends gave way to object_aclcheck();
+ *		 stringToQualifiedNameList() takes an escontext; the extension's
+ *		 schema has an exported lookup (get_extension_schema).
+ *	 17: PGPROC.lxid moved to PGPROC.vxid.lxid, PGPROC.pgprocno went away
+ *		 (GetNumberFromPGProc).
+ *	 18: index_beginscan() takes an IndexScanInstrumentation pointer.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PM_COMPAT_H
+#define PM_COMPAT_H
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
+#include "commands/extension.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/fmgroids.h"
+#include "utils/regproc.h"
+
+#if PG_VERSION_NUM < 150000
+#error "prompt_manager needs PostgreSQL 15 or later"
+#endif
+
+/* May role execute function fn? */
+static inline AclResult
+pm_function_aclcheck(Oid fn, Oid role)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(ProcedureRelationId, fn, role, ACL_EXECUTE);
+#else
+	return pg_proc_aclcheck(fn, role, ACL_EXECUTE);
+#endif
+}
+
+/* "schema.name" into a list of String nodes; an error when malformed. */
+static inline List *
+pm_qualified_name_list(const char *name)
+{
+#if PG_VERSION_NUM >= 160000
+	return stringToQualifiedNameList(name, NULL);
+#else
+	return stringToQualifiedNameList(name);
+#endif
+}
+
+/* This backend's local transaction id. */
+#if PG_VERSION_NUM >= 170000
+#define PM_MY_LXID (MyProc->vxid.lxid)
+#else
+#define PM_MY_LXID (MyProc->lxid)
+#endif
+
+/* This backend's PGPROC number (0 .. MaxBackends + ...). */
+#if PG_VERSION_NUM >= 170000
+#define PM_MY_PROC_NUMBER ((int) GetNumberFromPGProc(MyProc))
+#else
+#define PM_MY_PROC_NUMBER (MyProc->pgprocno)
+#endif
+
+/* index_beginscan without instrumentation. */
+#if PG_VERSION_NUM >= 180000
+#define pm_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
+#else
+#define pm_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#endif
+
+/*
+ * The schema an extension is installed in.  PostgreSQL exports
+ * get_extension_schema() from 16 on; before, read pg_extension here.
+ */
+static inline Oid
+pm_extension_schema(Oid ext_oid)
+{
+#if PG_VERSION_NUM >= 160000
+	return get_extension_schema(ext_oid);
+#else
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key[1];
+	HeapTuple	tuple;
+	Oid			result = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_extension_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ext_oid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+#endif
+}
+
+#endif							/* PM_COMPAT_H */

@@ -1,0 +1,459 @@
+/*-------------------------------------------------------------------------
+ *
+ * pm_request.c
+ *		A top-level render: the shared cache, statistics, the error
+ *		handler and the subtransactions around the renderer.
+ *
+ * pm_render_top() is the whole life of one call of pm_render,
+ * pm_render_template, a pm_bulk_render request or a preload:
+ *	 1. ask the shared cache (pm_cache.c), when the caller may use it;
+ *	 2. otherwise render (pm_render_job, in pm_render.c) in a work context
+ *		of its own, with the compiled templates pinned until it ends;
+ *	 3. with prompt_manager.error_handler set, or for bulk and preload
+ *		requests, inside a subtransaction, so that a prompt-level failure
+ *		can be answered instead of raised;
+ *	 4. store what was rendered in the shared cache, and count the call in
+ *		pm_stats.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "pm_cache.h"
+#include "pm_compat.h"
+#include "pm_errors.h"
+#include "pm_render.h"
+#include "pm_request.h"
+#include "pm_settings.h"
+#include "pm_stats.h"
+#include "pm_storage.h"
+#include "pm_template_cache.h"
+#include "pm_visibility.h"
+
+/*
+ * What one top-level call renders.  prompt_id names a stored prompt, or is
+ * NULL for template_text given inline.
+ */
+typedef struct PmRenderRequest
+{
+	const char *prompt_id;
+	text	   *template_text;
+	Jsonb	   *params;
+	PmRenderOptions *opts;		/* or NULL */
+	MemoryContext result_cxt;
+	bool		store;			/* store the result in the shared cache */
+	bool		keyed;			/* cache holds a key (and the id's hash) */
+	PmCacheRequest cache;		/* its key, when keyed */
+} PmRenderRequest;
+
+/*
+ * Count req in pm_stats.  The prompt id's length and XXH3_64bits come from
+ * the cache key when one was made, so a cache hit costs no strlen or hash.
+ * Always inlined: an untimed cache hit is then counted without any call.
+ */
+static pg_attribute_always_inline void
+pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
+				 double elapsed_ms, int64 bytes)
+{
+	size_t		id_len = 0;
+	uint64		id_hash = 0;
+
+	if (req->prompt_id != NULL && req->keyed)
+	{
+		id_len = req->cache.name_len;
+		id_hash = req->cache.key.name_hash;
+		if (cache_hit && !error && elapsed_ms < 0)
+		{
+			/* the common case, inline */
+			pm_stats_count_hit(req->prompt_id, id_len, id_hash, bytes);
+			return;
+		}
+	}
+	else if (req->prompt_id != NULL)
+	{
+		id_len = strlen(req->prompt_id);
+		id_hash = XXH3_64bits(req->prompt_id, id_len);
+	}
+	pm_stats_count(req->prompt_id, id_len, id_hash, cache_hit, error,
+				   elapsed_ms, bytes);
+}
+
+static text *
+pm_render_request(PmRenderRequest *req)
+{
+	PmRenderJob job = {
+		.prompt_id = req->prompt_id,
+		.template_text = req->template_text,
+		.params = req->params,
+		.result_cxt = req->result_cxt,
+	};
+	text	   *result;
+
+	if (req->opts != NULL)
+	{
+		job.batch = req->opts->batch;
+		job.line_sink = req->opts->line_sink;
+		job.line_sink_arg = req->opts->line_sink_arg;
+	}
+	result = pm_render_job(&job);
+	if (req->opts != NULL)
+		req->opts->bytes = job.bytes;
+
+	/* the key holds the revision the cache was asked for */
+	if (req->store && job.cacheable &&
+		(req->prompt_id == NULL || job.root_revision == req->cache.key.root_revision))
+	{
+		bool		stored = pm_cache_store(&req->cache, job.deps, result);
+
+		if (req->opts != NULL)
+			req->opts->cached = stored;
+	}
+	return result;
+}
+
+/*
+ * '{}' as jsonb: the params of a render called without any, so that
+ * pm_render(id), pm_render(id, NULL) and pm_render(id, '{}') (and
+ * pm_preload, and a bulk request without "parameters") share one cached
+ * rendering.
+ */
+static Jsonb *
+pm_no_params(void)
+{
+	static Jsonb *empty = NULL;
+
+	if (empty == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		empty = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+		MemoryContextSwitchTo(old);
+	}
+	return empty;
+}
+
+/*
+ * Ask the shared cache first, when it may answer (see pm_cache.c).  On a
+ * miss, req->store is set so that the rendering is stored.
+ */
+static text *
+pm_render_from_cache(PmRenderRequest *req)
+{
+	PmCacheRequest *creq = &req->cache;
+	text	   *hit;
+
+	req->store = false;
+	if ((req->opts != NULL && req->opts->line_sink != NULL) ||
+		!pm_cache_active() || !pm_visibility_unrestricted())
+		return NULL;
+
+	if (req->prompt_id != NULL)
+	{
+		int64		revision;
+		size_t		len = strlen(req->prompt_id);
+		uint64		id_hash = XXH3_64bits(req->prompt_id, len);
+
+		/* a missing prompt is an error or a WARNING: render it */
+		if (!pm_visibility_revision_hashed(req->prompt_id, id_hash, &revision))
+			return NULL;
+		pm_cache_request_init(creq, req->prompt_id, len, id_hash,
+							  false, revision, pm_storage_table()->relid,
+							  req->params ? req->params : pm_no_params());
+	}
+	else
+		pm_cache_request_init(creq, VARDATA_ANY(req->template_text),
+							  VARSIZE_ANY_EXHDR(req->template_text),
+							  XXH3_64bits(VARDATA_ANY(req->template_text),
+										  VARSIZE_ANY_EXHDR(req->template_text)),
+							  true, 0, pm_storage_table()->relid,
+							  req->params ? req->params : pm_no_params());
+
+	req->keyed = true;
+	if (req->opts != NULL && req->opts->cache_checked)
+		hit = NULL;				/* the caller looked it up already */
+	else
+		hit = pm_cache_lookup(creq, req->opts != NULL && req->opts->borrow_result);
+	if (hit == NULL)
+		req->store = true;
+	return hit;
+}
+
+/*
+ * The failures prompt_manager.error_handler answers: those of the prompt
+ * itself (missing prompt or include, cycle, depth, unknown or malformed
+ * directive, missing parameter in error mode), not bad arguments, limits
+ * or the server's own errors.
+ */
+static bool
+pm_prompt_level_error(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_PM_PROMPT_NOT_FOUND ||
+		sqlerrcode == ERRCODE_PM_INCLUDE_CYCLE ||
+		sqlerrcode == ERRCODE_PM_INCLUDE_DEPTH ||
+		sqlerrcode == ERRCODE_PM_UNKNOWN_DIRECTIVE ||
+		sqlerrcode == ERRCODE_PM_MISSING_PARAMETER ||
+		sqlerrcode == ERRCODE_PM_INVALID_DIRECTIVE;
+}
+
+/*
+ * Call prompt_manager.error_handler(prompt_id, sqlstate, message); its
+ * result (possibly NULL) is the render's.
+ */
+static text *
+pm_call_error_handler(const char *prompt_id, int sqlerrcode, const char *message)
+{
+	char	   *signature = psprintf("%s(text, text, text)", pm_error_handler);
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	List	   *names;
+	Oid			fn;
+	AclResult	acl;
+	LOCAL_FCINFO(fcinfo, 3);
+	FmgrInfo	flinfo;
+	Datum		result;
+
+	names = pm_qualified_name_list(pm_error_handler);
+	fn = LookupFuncName(names, 3, argtypes, true);
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("prompt_manager.error_handler names no function %s", signature),
+				 errhint("The handler is a function (prompt_id text, sqlstate text, message text) RETURNS text.")));
+	if (get_func_rettype(fn) != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("prompt_manager.error_handler function %s must return text", signature)));
+	acl = pm_function_aclcheck(fn, GetUserId());
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FUNCTION, get_func_name(fn));
+
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 3, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = prompt_id ? CStringGetTextDatum(prompt_id) : (Datum) 0;
+	fcinfo->args[0].isnull = prompt_id == NULL;
+	fcinfo->args[1].value = CStringGetTextDatum(unpack_sql_state(sqlerrcode));
+	fcinfo->args[1].isnull = false;
+	fcinfo->args[2].value = CStringGetTextDatum(message ? message : "");
+	fcinfo->args[2].isnull = false;
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		return NULL;
+	return DatumGetTextPP(result);
+}
+
+/*
+ * Render req (not from the cache) in a work context of its own, with the
+ * compiled templates it uses kept alive until it ends.  A failure is
+ * counted in pm_stats and raised again.
+ */
+static text *
+pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
+{
+	MemoryContext work_cxt;
+	text	   *volatile result = NULL;
+
+	work_cxt = AllocSetContextCreate(req->result_cxt, "prompt_manager render",
+									 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(work_cxt);
+	pm_template_cache_begin();
+	PG_TRY();
+	{
+		result = pm_render_request(req);
+	}
+	PG_CATCH();
+	{
+		pm_template_cache_end();
+		if (track)
+		{
+			instr_time	elapsed;
+
+			INSTR_TIME_SET_CURRENT(elapsed);
+			INSTR_TIME_SUBTRACT(elapsed, start);
+			pm_request_count(req, false, true, INSTR_TIME_GET_MILLISEC(elapsed), 0);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	pm_template_cache_end();
+	MemoryContextSwitchTo(req->result_cxt);
+	MemoryContextDelete(work_cxt);
+	return result;
+}
+
+/*
+ * pm_render_guarded inside a subtransaction.  A failure is caught and
+ * returned in *edata (the result is then NULL), except the failures that
+ * must stop the whole statement: query cancel and timeouts, shutdown,
+ * resource and internal errors (classes 53, 57, 58, XX), raised again.
+ */
+static text *
+pm_render_in_subxact(PmRenderRequest *req, bool track, instr_time start,
+					 ErrorData **edata)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	text	   *volatile result = NULL;
+	ErrorData  *volatile caught = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		result = pm_render_guarded(req, track, start);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		caught = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+
+	*edata = caught;
+	if (caught != NULL)
+	{
+		char		class0 = PGUNSIXBIT(caught->sqlerrcode);
+		char		class1 = PGUNSIXBIT(caught->sqlerrcode >> 6);
+
+		if ((class0 == '5' && (class1 == '3' || class1 == '7' || class1 == '8')) ||
+			(class0 == 'X' && class1 == 'X'))
+			ReThrowError(caught);
+		return NULL;
+	}
+	return result;
+}
+
+/*
+ * Run a top-level render: from the shared cache when it has the answer,
+ * otherwise rendered (answered by the error handler when one is set and
+ * the render fails for a prompt-level reason), counted in pm_stats.
+ */
+static text *
+pm_render_top(PmRenderRequest *req)
+{
+	bool		track = pm_stats_active();
+	bool		timed_lookup = track && pm_stats_time_this_hit();
+	instr_time	start;
+
+	text	   *result;
+
+	INSTR_TIME_SET_ZERO(start);
+	req->result_cxt = CurrentMemoryContext;
+	if (req->opts != NULL && req->opts->no_stats)
+		track = timed_lookup = false;
+	if (timed_lookup)
+		INSTR_TIME_SET_CURRENT(start);
+	result = pm_render_from_cache(req);
+	if (req->opts != NULL)
+	{
+		req->opts->from_cache = result != NULL;
+		req->opts->cached = result != NULL;
+	}
+	if (result != NULL)
+	{
+		if (track)
+		{
+			double		ms = -1;
+
+			if (timed_lookup)
+			{
+				instr_time	elapsed;
+
+				INSTR_TIME_SET_CURRENT(elapsed);
+				INSTR_TIME_SUBTRACT(elapsed, start);
+				ms = INSTR_TIME_GET_MILLISEC(elapsed);
+			}
+			pm_request_count(req, true, false, ms, VARSIZE_ANY_EXHDR(result));
+		}
+		return result;
+	}
+	if (req->opts != NULL && req->opts->cache_only)
+		return NULL;
+
+	if (track && !timed_lookup)
+		INSTR_TIME_SET_CURRENT(start);
+	if (req->opts != NULL && req->opts->catch_errors)
+	{
+		/* pm_bulk_render, pm_preload: the caller reports the failure */
+		ErrorData  *edata;
+
+		result = pm_render_in_subxact(req, track, start, &edata);
+		if (edata != NULL)
+		{
+			req->opts->error = edata->message ? pstrdup(edata->message) : pstrdup("unknown error");
+			req->opts->sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
+			return NULL;		/* counted as an error already */
+		}
+	}
+	else if (pm_error_handler != NULL && pm_error_handler[0] != '\0' &&
+			 (req->opts == NULL || req->opts->line_sink == NULL))
+	{
+		ErrorData  *edata;
+
+		result = pm_render_in_subxact(req, track, start, &edata);
+		if (edata != NULL)
+		{
+			if (!pm_prompt_level_error(edata->sqlerrcode))
+				ReThrowError(edata);
+			return pm_call_error_handler(req->prompt_id, edata->sqlerrcode,
+										 edata->message);
+		}
+	}
+	else
+		result = pm_render_guarded(req, track, start);
+
+	if (track)
+	{
+		instr_time	elapsed;
+
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
+		pm_request_count(req, false, false, INSTR_TIME_GET_MILLISEC(elapsed),
+					   result != NULL ? VARSIZE_ANY_EXHDR(result) :
+					   (req->opts != NULL ? req->opts->bytes : 0));
+	}
+	return result;
+}
+
+text *
+pm_render_prompt(const char *prompt_id, Jsonb *params)
+{
+	PmRenderRequest req = {.prompt_id = prompt_id, .params = params};
+
+	return pm_render_top(&req);
+}
+
+text *
+pm_render_prompt_opts(const char *prompt_id, Jsonb *params,
+					  PmRenderOptions *opts)
+{
+	PmRenderRequest req = {.prompt_id = prompt_id, .params = params, .opts = opts};
+
+	return pm_render_top(&req);
+}
+
+text *
+pm_render_inline(text *template_text, Jsonb *params)
+{
+	PmRenderRequest req = {.template_text = template_text, .params = params};
+
+	return pm_render_top(&req);
+}
