@@ -44,7 +44,7 @@ SHLIB_LINK = -lxxhash
 # library preloaded (PM_CONFIG=preload) and without (PM_CONFIG=nopreload).
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
-	privileges extension conformance operations procedure badinput security hostile_path \
+	privileges extension conformance operations procedure badinput security hostile_path handler settings_limits \
 	config_$(PM_CONFIG) \
 	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \

@@ -29,6 +29,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -356,6 +358,18 @@ pm_bulk_render_support(PG_FUNCTION_ARGS)
 										 makeString("pm_bulk_render_rows")),
 							  1, argtypes, true);
 	if (!OidIsValid(rows_oid))
+		PG_RETURN_POINTER(NULL);
+
+	/*
+	 * Only the extension's own pm_bulk_render_rows, which returns what
+	 * pm_bulk_render returns: a function of that name put there by anyone
+	 * else would be called with the plan of another result type.
+	 */
+	if (get_func_rettype(rows_oid) != req->fcall->funcresulttype ||
+		get_func_retset(rows_oid) != req->fcall->funcretset ||
+		!OidIsValid(getExtensionOfObject(ProcedureRelationId, req->fcall->funcid)) ||
+		getExtensionOfObject(ProcedureRelationId, rows_oid) !=
+		getExtensionOfObject(ProcedureRelationId, req->fcall->funcid))
 		PG_RETURN_POINTER(NULL);
 
 	/* the plan still depends on pm_bulk_render, as an inlined one does */

@@ -379,12 +379,24 @@ pm_cache_request_init(PmCacheRequest *req, const char *name, uint32 name_len,
 	req->hash = get_hash_value(pm_index, &req->key);
 }
 
+/*
+ * Is something created at created older than prompt_manager.cache_ttl at
+ * now?  In 64-bit microseconds: the TTL goes up to INT_MAX seconds, and
+ * TimestampDifferenceExceeds takes an int of milliseconds, which a TTL of
+ * 25 days or more (times 1000) would overflow.
+ */
+static inline bool
+pm_older_than_ttl(TimestampTz created, TimestampTz now)
+{
+	return pm_cache_ttl > 0 &&
+		now - created >= (int64) pm_cache_ttl * USECS_PER_SEC;
+}
+
 /* Is the entry older than prompt_manager.cache_ttl? */
 static inline bool
 pm_entry_expired(const PmCacheEntry *entry, TimestampTz now)
 {
-	return pm_cache_ttl > 0 &&
-		TimestampDifferenceExceeds(entry->created, now, pm_cache_ttl * 1000);
+	return pm_older_than_ttl(entry->created, now);
 }
 
 /* Do the blob's name and params match the request, byte for byte? */
@@ -525,8 +537,7 @@ pm_cache_lookup(const PmCacheRequest *req, bool borrow)
 		pm_blob_matches((PmCacheBlob *) local->blob, req))
 	{
 		if (pm_cache_ttl > 0 &&
-			TimestampDifferenceExceeds(local->created, GetCurrentTimestamp(),
-									   pm_cache_ttl * 1000))
+			pm_older_than_ttl(local->created, GetCurrentTimestamp()))
 		{
 			expired = true;
 			goto done;			/* the shared entry is as old */

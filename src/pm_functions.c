@@ -45,11 +45,13 @@ PG_FUNCTION_INFO_V1(pm_flush_usage);
 /*
  * pm_render(prompt_id text, params jsonb DEFAULT '{}') RETURNS text
  *
- * A NULL prompt_id gives NULL; NULL params are no parameters.
+ * A NULL prompt_id gives NULL; NULL params are no parameters.  NULL too
+ * when prompt_manager.error_handler answers a failure with NULL.
  */
 Datum
 pm_render(PG_FUNCTION_ARGS)
 {
+	text	   *result;
 	text	   *id_text;
 	char		id_buf[256];	/* ids are at most 255 bytes: no palloc */
 	char	   *prompt_id;
@@ -69,25 +71,33 @@ pm_render(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(1))
 		params = PG_GETARG_JSONB_P(1);
 
-	PG_RETURN_TEXT_P(pm_render_prompt(prompt_id, params));
+	result = pm_render_prompt(prompt_id, params);
+	if (result == NULL)
+		PG_RETURN_NULL();		/* the error handler's answer */
+	PG_RETURN_TEXT_P(result);
 }
 
 /*
  * pm_render_template(template text, params jsonb DEFAULT '{}') RETURNS text
  *
- * A NULL template gives NULL; NULL params are no parameters.
+ * A NULL template gives NULL; NULL params are no parameters.  NULL too
+ * when prompt_manager.error_handler answers a failure with NULL.
  */
 Datum
 pm_render_template(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *params = NULL;
+	text	   *result;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	if (!PG_ARGISNULL(1))
 		params = PG_GETARG_JSONB_P(1);
 
-	PG_RETURN_TEXT_P(pm_render_inline(PG_GETARG_TEXT_PP(0), params));
+	result = pm_render_inline(PG_GETARG_TEXT_PP(0), params);
+	if (result == NULL)
+		PG_RETURN_NULL();		/* the error handler's answer */
+	PG_RETURN_TEXT_P(result);
 }
 
 /* pm_keywords(prompt_id text) RETURNS text[], STRICT */

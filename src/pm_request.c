@@ -20,6 +20,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "parser/parse_func.h"
@@ -28,6 +30,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -209,38 +212,81 @@ pm_prompt_level_error(int sqlerrcode)
 }
 
 /*
- * Call prompt_manager.error_handler(prompt_id, sqlstate, message); its
- * result (possibly NULL) is the render's.
+ * Find prompt_manager.error_handler and check, before it is ever called,
+ * that it can be called as the executor would call it: a plain function
+ * (not an aggregate, window function or procedure) taking (text, text,
+ * text), returning one text (not a set), that the current role may
+ * execute.  Returns its OID; *strict is its STRICT mark.
  */
-static text *
-pm_call_error_handler(const char *prompt_id, int sqlerrcode, const char *message)
+static Oid
+pm_lookup_error_handler(const char *signature, bool *strict)
 {
-	char	   *signature = psprintf("%s(text, text, text)", pm_error_handler);
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	List	   *names;
+	HeapTuple	tuple;
+	Form_pg_proc proc;
 	Oid			fn;
 	AclResult	acl;
-	LOCAL_FCINFO(fcinfo, 3);
-	FmgrInfo	flinfo;
-	Datum		result;
 
-	names = pm_qualified_name_list(pm_error_handler);
-	fn = LookupFuncName(names, 3, argtypes, true);
+	fn = LookupFuncName(pm_qualified_name_list(pm_error_handler), 3, argtypes, true);
 	if (!OidIsValid(fn))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("prompt_manager.error_handler names no function %s", signature),
 				 errhint("The handler is a function (prompt_id text, sqlstate text, message text) RETURNS text.")));
-	if (get_func_rettype(fn) != TEXTOID)
+
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	if (proc->prokind != PROKIND_FUNCTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("prompt_manager.error_handler %s is not a plain function", signature),
+				 errdetail("It is %s.",
+						   proc->prokind == PROKIND_AGGREGATE ? "an aggregate function" :
+						   proc->prokind == PROKIND_WINDOW ? "a window function" :
+						   proc->prokind == PROKIND_PROCEDURE ? "a procedure" :
+						   "not a function"),
+				 errhint("The handler is a function (prompt_id text, sqlstate text, message text) RETURNS text.")));
+	if (proc->prorettype != TEXTOID || proc->proretset)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("prompt_manager.error_handler function %s must return text", signature)));
+				 errmsg("prompt_manager.error_handler function %s must return text", signature),
+				 proc->proretset ? errdetail("It returns a set.") : 0));
+	*strict = proc->proisstrict;
+	ReleaseSysCache(tuple);
+
 	acl = pm_function_aclcheck(fn, GetUserId());
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_FUNCTION, get_func_name(fn));
+	return fn;
+}
+
+/*
+ * Call prompt_manager.error_handler(prompt_id, sqlstate, message), the way
+ * the executor would: a STRICT handler given a NULL prompt_id (an inline
+ * template) is not called and answers NULL.  Its answer, NULL included, is
+ * the render's: NULL here means SQL NULL.  A handler may render in turn
+ * (and fail, and be called again): check_stack_depth() bounds that.
+ */
+static text *
+pm_call_error_handler(const char *prompt_id, int sqlerrcode, const char *message)
+{
+	char	   *signature = psprintf("%s(text, text, text)", pm_error_handler);
+	bool		strict;
+	Oid			fn;
+	LOCAL_FCINFO(fcinfo, 3);
+	FmgrInfo	flinfo;
+	Datum		result;
+
+	check_stack_depth();
+	fn = pm_lookup_error_handler(signature, &strict);
+	if (strict && prompt_id == NULL)
+		return NULL;			/* the other two arguments are never NULL */
 
 	fmgr_info(fn, &flinfo);
-	InitFunctionCallInfoData(*fcinfo, &flinfo, 3, InvalidOid, NULL, NULL);
+	/* text arguments of the default collation, as in a query */
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 3, DEFAULT_COLLATION_OID, NULL, NULL);
 	fcinfo->args[0].value = prompt_id ? CStringGetTextDatum(prompt_id) : (Datum) 0;
 	fcinfo->args[0].isnull = prompt_id == NULL;
 	fcinfo->args[1].value = CStringGetTextDatum(unpack_sql_state(sqlerrcode));

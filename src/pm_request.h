@@ -16,11 +16,15 @@
 /*
  * Render the stored prompt prompt_id with params (NULL: none).  A missing
  * prompt raises, or gives prompt_manager.missing_prompt_text when
- * prompt_manager.raise_on_missing is off.
+ * prompt_manager.raise_on_missing is off.  NULL (SQL NULL) when
+ * prompt_manager.error_handler answers a failure with NULL.
  */
 extern text *pm_render_prompt(const char *prompt_id, Jsonb *params);
 
-/* Render template_text given inline; its includes come from pm_prompts. */
+/*
+ * Render template_text given inline; its includes come from pm_prompts.
+ * NULL as pm_render_prompt.
+ */
 extern text *pm_render_inline(text *template_text, Jsonb *params);
 
 /* What else one render does, beyond pm_render_prompt(). */
