@@ -5,16 +5,17 @@
 # dropped and added again, prompt_id made varchar(255), NOT NULL dropped
 # from content or parameters, a column migration done by adding a column,
 # copying, dropping the old one and renaming the new one, two columns
-# swapped by renames, parameters made text), a session connected before
-# the change renders exactly what the table now holds, with no reconnect:
+# swapped by renames, parameters made text, the table renamed away and a
+# view put in its place), a session connected before the change renders
+# exactly what the table now holds, with no reconnect:
 #  - cached (the shared cache on, when preloaded), uncached
 #    (prompt_manager.cache = off), and through row-level security (where
 #    rows are read by a query, not straight from the primary key);
 #  - where the table no longer has the shape rendering needs (no primary
 #    key on prompt_id, no column content, parameters of type text, a NULL
-#    content or parameters), a render is a clear error with its own
-#    SQLSTATE (55000, 42703, 42804, 22004), and renders are right again
-#    once the shape is restored;
+#    content or parameters, no table), a render is a clear error with its
+#    own SQLSTATE (55000, 42703, 42804, 22004, 42P01, 42809), and renders
+#    are right again once the shape is restored;
 #  - a new session never gets text from before a change from the shared
 #    cache (two columns swapped by renames change no row at all);
 #  - no change makes any backend crash (PmGuard).
@@ -229,6 +230,21 @@ sub run_variant
 				CHECK (jsonb_typeof(parameters) = 'object');
 	});
 	check_renders("$variant, parameters of type jsonb again", %v2);
+
+	# the table renamed away, and a view put in its place
+	my $no_table = [ '42P01', 'table "pm_prompts" of extension "prompt_manager" does not exist' ];
+	other_session('ALTER TABLE pm_prompts RENAME TO pm_prompts_away');
+	check_renders("$variant, table renamed away",
+		'ddl/a' => $no_table, 'ddl/b' => $no_table);
+	my $a_view = [ '42809', '"pm_prompts" of extension "prompt_manager" is not a table' ];
+	other_session('CREATE VIEW pm_prompts AS SELECT * FROM pm_prompts_away');
+	check_renders("$variant, a view in its place",
+		'ddl/a' => $a_view, 'ddl/b' => $a_view);
+	other_session(q{
+		DROP VIEW pm_prompts;
+		ALTER TABLE pm_prompts_away RENAME TO pm_prompts;
+	});
+	check_renders("$variant, table renamed back", %v2);
 
 	$_->quit foreach values %sessions;
 	$guard->check;
