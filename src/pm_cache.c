@@ -8,7 +8,10 @@
  * ----------------
  * An entry is one rendering.  Its key (PmCacheKey) holds everything that
  * can change the output: the database, the pm_prompts table's OID (new
- * after DROP/CREATE EXTENSION), the root prompt and its revision (or the
+ * after DROP/CREATE EXTENSION) and shape (new after a rewrite, or after a
+ * column rendering reads is replaced by another: a migration that drops
+ * content and renames another column to it changes no row version, yet
+ * every row's text), the root prompt and its revision (or the
  * text of an inline template), a hash of the exact bytes of the params
  * argument, and a hash of the output-changing settings.  Its blob, in a
  * DSA area, holds the prompt id (or template text) and params bytes, which
@@ -93,6 +96,7 @@
 #include "pm_compat.h"
 #include "pm_cache.h"
 #include "pm_settings.h"
+#include "pm_storage.h"
 #include "pm_visibility.h"
 
 #define PM_CACHE_PARTITIONS 16
@@ -195,7 +199,7 @@ pm_key_hash(const void *key, Size keysize)
 
 	h = k->name_hash ^ (k->params_hash * UINT64CONST(0x9E3779B97F4A7C15)) ^
 		(k->settings_hash >> 1) ^ ((uint64) k->root_revision << 17) ^
-		((uint64) k->dbid << 32) ^ k->relid ^ (k->is_inline ? 1 : 0);
+		((uint64) k->dbid << 32) ^ k->relid ^ k->table_shape ^ (k->is_inline ? 1 : 0);
 	return (uint32) (h ^ (h >> 32));
 }
 
@@ -364,6 +368,7 @@ pm_cache_request_init(PmCacheRequest *req, const char *name, uint32 name_len,
 	memset(req, 0, sizeof(PmCacheRequest));
 	req->key.dbid = MyDatabaseId;
 	req->key.relid = relid;
+	req->key.table_shape = pm_storage_table()->shape;
 	req->key.root_revision = root_revision;
 	req->key.name_hash = name_hash;
 	req->key.is_inline = is_inline;

@@ -21,6 +21,7 @@ typedef struct PmCacheKey
 {
 	Oid			dbid;
 	Oid			relid;			/* pm_prompts: new after DROP/CREATE EXTENSION */
+	uint64		table_shape;	/* PmTableInfo.shape of pm_prompts */
 	int64		root_revision;	/* 0 for an inline template */
 	uint64		name_hash;		/* prompt id, or inline template text */
 	uint64		params_hash;	/* exact bytes of the params argument */
@@ -83,7 +84,8 @@ extern bool pm_cache_active(void);
 
 /*
  * Fill req for a stored prompt at root_revision, or an inline template;
- * name_hash is XXH3_64bits of the name.
+ * name_hash is XXH3_64bits of the name.  The key takes the shape of
+ * pm_prompts from pm_storage_table().
  */
 extern void pm_cache_request_init(PmCacheRequest *req, const char *name,
 								  uint32 name_len, uint64 name_hash,

@@ -12,7 +12,8 @@
  *		 schema has an exported lookup (get_extension_schema).
  *	 17: PGPROC.lxid moved to PGPROC.vxid.lxid, PGPROC.pgprocno went away
  *		 (GetNumberFromPGProc).
- *	 18: index_beginscan() takes an IndexScanInstrumentation pointer.
+ *	 18: index_beginscan() takes an IndexScanInstrumentation pointer;
+ *		 RelationGetPrimaryKeyIndex() takes deferrable_ok.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +30,7 @@
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/regproc.h"
+#include "utils/relcache.h"
 
 #if PG_VERSION_NUM < 150000
 #error "prompt_manager needs PostgreSQL 15 or later"
@@ -77,6 +79,13 @@ pm_qualified_name_list(const char *name)
 #else
 #define pm_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
 	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#endif
+
+/* A table's primary key index, InvalidOid when it has none or a deferrable one. */
+#if PG_VERSION_NUM >= 180000
+#define pm_relation_primary_key(rel) RelationGetPrimaryKeyIndex((rel), false)
+#else
+#define pm_relation_primary_key(rel) RelationGetPrimaryKeyIndex(rel)
 #endif
 
 /*

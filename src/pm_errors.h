@@ -22,6 +22,18 @@
 /* the rendered text would pass the 1 GB limit of a text value: 54000 */
 #define ERRCODE_PM_OUTPUT_TOO_LARGE		ERRCODE_PROGRAM_LIMIT_EXCEEDED
 
+/*
+ * pm_prompts no longer has the shape rendering needs (pm_storage.c): a
+ * column it reads is missing (42703) or of another type (42804), it has no
+ * primary key on prompt_id (55000), it is not a table (42809), or a row
+ * holds NULL in content or parameters after NOT NULL was dropped (22004).
+ */
+#define ERRCODE_PM_TABLE_NO_COLUMN		ERRCODE_UNDEFINED_COLUMN
+#define ERRCODE_PM_TABLE_COLUMN_TYPE	ERRCODE_DATATYPE_MISMATCH
+#define ERRCODE_PM_TABLE_NO_PKEY		ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+#define ERRCODE_PM_TABLE_NOT_TABLE		ERRCODE_WRONG_OBJECT_TYPE
+#define ERRCODE_PM_NULL_COLUMN			ERRCODE_NULL_VALUE_NOT_ALLOWED
+
 /* includes nested deeper than prompt_manager.max_include_depth */
 #define ERRCODE_PM_INCLUDE_DEPTH		MAKE_SQLSTATE('P','M','0','0','1')
 /* a '//' directive other than include/import (unknown_directive = error) */

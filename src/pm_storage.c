@@ -15,20 +15,34 @@
  *	   the role may read the whole table (SELECT, no row-level security).
  *
  * The plan names the table with the extension's schema.  It is prepared
- * again when the table's schema or OID changes (DROP/CREATE EXTENSION);
- * a dropped extension is an error that says so.
+ * again when the table's OID changes (DROP/CREATE EXTENSION); a dropped
+ * extension is an error that says so.
+ *
+ * What is known of the table's shape (PmTableInfo: its OID, its primary
+ * key index, the attnums of the columns rendering reads) is dropped at any
+ * relcache invalidation of the table or of that index and looked up again:
+ * REINDEX CONCURRENTLY gives the primary key a new OID, ALTER TABLE can
+ * drop, rename, add or retype columns.  The lookup checks that the shape
+ * is one rendering can use (revision bigint, content text, parameters
+ * jsonb, a btree primary key on prompt_id alone with text equality) and
+ * says precisely what is wrong otherwise; a NULL content or parameters
+ * read from a table whose NOT NULL was dropped is an error as well.  The
+ * plan cache plans the SPI query again after such changes; its result
+ * columns are checked on every run.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/relation.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -40,6 +54,7 @@
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -47,6 +62,7 @@
 #include <xxhash.h>
 
 #include "pm_compat.h"
+#include "pm_errors.h"
 #include "pm_storage.h"
 
 #define PM_TABLE_NAME "pm_prompts"
@@ -80,8 +96,10 @@ static SPIPlanPtr pm_fetch_plan = NULL;
 static Oid	pm_fetch_plan_relid = InvalidOid;
 
 /*
- * pm_table stays valid until a relcache invalidation says pm_prompts (or
- * every relation) changed: DROP EXTENSION, a rename, a schema change.
+ * pm_table stays valid until a relcache invalidation names pm_prompts, its
+ * primary key index, or every relation (InvalidOid: a reset of the
+ * invalidation queue).  Then the whole shape is looked up again, the way
+ * PostgreSQL's own caches follow the relcache.
  */
 static bool pm_table_checked = false;
 static bool pm_callback_registered = false;
@@ -89,52 +107,139 @@ static bool pm_callback_registered = false;
 static void
 pm_table_invalidate(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == pm_table.relid)
+	if (relid == InvalidOid || relid == pm_table.relid ||
+		relid == pm_table.pkey_index)
 		pm_table_checked = false;
 }
 
-/* Is the cached table OID still pm_prompts in the same schema? */
-static bool
-pm_table_still_valid(void)
+/* The error for a column rendering reads as another type. */
+static void
+pm_column_type_error(const char *column, Oid actual, Oid expected)
 {
-	HeapTuple	tuple;
-	bool		valid = false;
-
-	if (pm_table_checked)
-		return true;
-	if (!pm_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(pm_table_invalidate, (Datum) 0);
-		pm_callback_registered = true;
-	}
-	if (!OidIsValid(pm_table.relid))
-		return false;
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(pm_table.relid));
-	if (HeapTupleIsValid(tuple))
-	{
-		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
-
-		valid = form->relnamespace == pm_table.namespace &&
-			strcmp(NameStr(form->relname), PM_TABLE_NAME) == 0;
-		ReleaseSysCache(tuple);
-	}
-	pm_table_checked = valid;
-	return valid;
+	ereport(ERROR,
+			(errcode(ERRCODE_PM_TABLE_COLUMN_TYPE),
+			 errmsg("column \"%s\" of table \"%s\" has type %s, not %s",
+					column, PM_TABLE_NAME, format_type_be(actual),
+					format_type_be(expected)),
+			 errhint("Rendering reads column \"%s\" as %s. Change it back with ALTER TABLE %s ALTER COLUMN %s TYPE %s.",
+					 column, format_type_be(expected), PM_TABLE_NAME, column,
+					 format_type_be(expected))));
 }
 
-/* Find pm_prompts, its primary key and its revision column. */
+/*
+ * The attnum of column name of rel, which must have type type (any type
+ * when type is InvalidOid); an error when it is missing or of another type.
+ */
+static AttrNumber
+pm_table_column(Relation rel, const char *name, Oid type)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), name) != 0)
+			continue;
+		if (OidIsValid(type) && att->atttypid != type)
+			pm_column_type_error(name, att->atttypid, type);
+		return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_PM_TABLE_NO_COLUMN),
+			 errmsg("table \"%s\" of extension \"prompt_manager\" has no column \"%s\"",
+					PM_TABLE_NAME, name),
+			 errhint("Rendering reads the columns prompt_id, content, parameters and revision of %s.",
+					 PM_TABLE_NAME)));
+	return InvalidAttrNumber;	/* keep the compiler quiet */
+}
+
+/*
+ * Is index, locked, a btree on the column prompt_id alone, compared with
+ * text equality (what pm_storage_read_direct scans it with)?
+ */
+static bool
+pm_index_is_prompt_id_key(Relation index, AttrNumber prompt_id_attnum)
+{
+	Oid			eq;
+
+	if (index->rd_rel->relam != BTREE_AM_OID ||
+		IndexRelationGetNumberOfKeyAttributes(index) != 1 ||
+		index->rd_index->indkey.values[0] != prompt_id_attnum ||
+		index->rd_opcintype[0] != TEXTOID)
+		return false;
+	eq = get_opfamily_member(index->rd_opfamily[0], TEXTOID, TEXTOID,
+							 BTEqualStrategyNumber);
+	return OidIsValid(eq) && get_opcode(eq) == F_TEXTEQ;
+}
+
+/*
+ * The primary key index of rel, locked in AccessShareLock; an error unless
+ * it is a btree on prompt_id alone with text equality.
+ */
+static Oid
+pm_table_pkey(Relation rel, AttrNumber prompt_id_attnum)
+{
+	Oid			pkey;
+	Relation	index;
+	bool		usable;
+
+	for (;;)
+	{
+		pkey = pm_relation_primary_key(rel);
+		if (!OidIsValid(pkey))
+			break;
+		/* taking the lock may take in a swap by REINDEX CONCURRENTLY */
+		LockRelationOid(pkey, AccessShareLock);
+		if (pm_relation_primary_key(rel) == pkey)
+			break;
+		UnlockRelationOid(pkey, AccessShareLock);
+	}
+	usable = false;
+	if (OidIsValid(pkey))
+	{
+		index = index_open(pkey, NoLock);
+		usable = pm_index_is_prompt_id_key(index, prompt_id_attnum);
+		index_close(index, NoLock);
+	}
+	if (!usable)
+		ereport(ERROR,
+				(errcode(ERRCODE_PM_TABLE_NO_PKEY),
+				 errmsg("table \"%s\" of extension \"prompt_manager\" has no primary key on prompt_id",
+						PM_TABLE_NAME),
+				 errdetail("Rendering finds prompts through a primary key that is a btree index on prompt_id alone, compared as text."),
+				 errhint("Give the table that primary key again with ALTER TABLE %s ADD PRIMARY KEY (prompt_id), after dropping any other.",
+						 PM_TABLE_NAME)));
+	return pkey;
+}
+
+/*
+ * Find pm_prompts and its shape: the columns rendering reads, each of the
+ * type it needs, and the primary key.  The table and the index are locked
+ * in AccessShareLock (until the end of the transaction, as a query would)
+ * before anything about them is read, so that what is read is current:
+ * taking a lock takes in the invalidations of what committed before.
+ */
 static void
 pm_locate_table(void)
 {
 	Oid			ext_oid;
 	Oid			nsp;
 	Oid			relid;
-	Oid			pkey;
-	AttrNumber	revision_attnum;
-	AttrNumber	content_attnum;
-	AttrNumber	parameters_attnum;
+	Relation	rel;
+	PmTableInfo info;
+	struct
+	{
+		Oid			relid;
+		Oid			relfilenode;
+		AttrNumber	attnums[3];
+		int16		pad;
+	}			shape;
 
+	pm_table_checked = false;
 	pm_table.relid = InvalidOid;
+	pm_table.pkey_index = InvalidOid;
 
 	ext_oid = get_extension_oid("prompt_manager", true);
 	if (!OidIsValid(ext_oid))
@@ -143,35 +248,73 @@ pm_locate_table(void)
 				 errmsg("extension \"prompt_manager\" is not installed in this database"),
 				 errhint("Run CREATE EXTENSION prompt_manager.")));
 	nsp = pm_extension_schema(ext_oid);
-	relid = get_relname_relid(PM_TABLE_NAME, nsp);
-	pkey = get_relname_relid(PM_TABLE_NAME "_pkey", nsp);
-	revision_attnum = OidIsValid(relid) ? get_attnum(relid, "revision") : InvalidAttrNumber;
-	content_attnum = OidIsValid(relid) ? get_attnum(relid, "content") : InvalidAttrNumber;
-	parameters_attnum = OidIsValid(relid) ? get_attnum(relid, "parameters") : InvalidAttrNumber;
-	if (!OidIsValid(relid) || !OidIsValid(pkey) ||
-		revision_attnum == InvalidAttrNumber ||
-		content_attnum == InvalidAttrNumber ||
-		parameters_attnum == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table \"%s\" of extension \"prompt_manager\" does not exist",
-						PM_TABLE_NAME)));
+	for (;;)
+	{
+		relid = get_relname_relid(PM_TABLE_NAME, nsp);
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table \"%s\" of extension \"prompt_manager\" does not exist",
+							PM_TABLE_NAME)));
+		LockRelationOid(relid, AccessShareLock);
+		if (get_relname_relid(PM_TABLE_NAME, nsp) == relid)
+			break;
+		UnlockRelationOid(relid, AccessShareLock);	/* dropped meanwhile */
+	}
 
-	pm_table.namespace = nsp;
-	pm_table.pkey_index = pkey;
-	pm_table.revision_attnum = revision_attnum;
-	pm_table.content_attnum = content_attnum;
-	pm_table.parameters_attnum = parameters_attnum;
-	pm_table.relid = relid;
+	rel = relation_open(relid, NoLock);
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_PM_TABLE_NOT_TABLE),
+				 errmsg("\"%s\" of extension \"prompt_manager\" is not a table",
+						PM_TABLE_NAME)));
+	memset(&info, 0, sizeof(info));
+	info.relid = relid;
+	info.namespace = nsp;
+	info.revision_attnum = pm_table_column(rel, "revision", INT8OID);
+	info.content_attnum = pm_table_column(rel, "content", TEXTOID);
+	info.parameters_attnum = pm_table_column(rel, "parameters", JSONBOID);
+	info.pkey_index = pm_table_pkey(rel, pm_table_column(rel, "prompt_id", InvalidOid));
+
+	memset(&shape, 0, sizeof(shape));
+	shape.relid = relid;
+	shape.relfilenode = rel->rd_rel->relfilenode;
+	shape.attnums[0] = info.revision_attnum;
+	shape.attnums[1] = info.content_attnum;
+	shape.attnums[2] = info.parameters_attnum;
+	info.shape = XXH3_64bits(&shape, sizeof(shape));
+	relation_close(rel, NoLock);
+
+	pm_table = info;
 	pm_table_checked = true;
 }
 
 const PmTableInfo *
 pm_storage_table(void)
 {
-	if (!pm_table_still_valid())
+	if (!pm_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(pm_table_invalidate, (Datum) 0);
+		pm_callback_registered = true;
+	}
+	if (!pm_table_checked)
 		pm_locate_table();
 	return &pm_table;
+}
+
+/* The error for a row whose content or parameters is NULL. */
+static void
+pm_null_column_error(const char *prompt_id, const char *column)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PM_NULL_COLUMN),
+			 strcmp(column, "content") == 0 ?
+			 errmsg("prompt \"%s\" has no content", prompt_id) :
+			 errmsg("prompt \"%s\" has NULL parameters", prompt_id),
+			 errdetail("Its row in %s holds NULL in column \"%s\".",
+					   PM_TABLE_NAME, column),
+			 errhint("Store a value in it (parameters '{}' for no defaults), and restore the constraint with ALTER TABLE %s ALTER COLUMN %s SET NOT NULL.",
+					 PM_TABLE_NAME, column)));
 }
 
 /* Prepare the lookup for pm_table; inside an SPI connection. */
@@ -203,6 +346,23 @@ pm_prepare_fetch(void)
 	pm_fetch_plan_relid = pm_table.relid;
 }
 
+/* Are the columns of the lookup's result of the types it reads them as? */
+static void
+pm_check_fetch_result(TupleDesc desc)
+{
+	static const char *const names[] = {"revision", "content", "parameters", "xmin"};
+	static const Oid types[] = {INT8OID, TEXTOID, JSONBOID, XIDOID};
+	int			i;
+
+	if (desc->natts != lengthof(types))
+		elog(ERROR, "lookup in %s returned %d columns, not %d",
+			 PM_TABLE_NAME, desc->natts, (int) lengthof(types));
+	for (i = 0; i < lengthof(types); i++)
+		if (TupleDescAttr(desc, i)->atttypid != types[i])
+			pm_column_type_error(names[i], TupleDescAttr(desc, i)->atttypid,
+								 types[i]);
+}
+
 bool
 pm_storage_fetch(const char *prompt_id, PmStoredRowCallback callback, void *arg)
 {
@@ -223,6 +383,12 @@ pm_storage_fetch(const char *prompt_id, PmStoredRowCallback callback, void *arg)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 
+	/*
+	 * The plan cache plans the query again after the table changed, and its
+	 * columns may then have other types: read nothing but what was asked
+	 * for.  The shape is taken after the run, which took in the changes.
+	 */
+	pm_check_fetch_result(SPI_tuptable->tupdesc);
 	if (SPI_processed > 0)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[0];
@@ -231,16 +397,18 @@ pm_storage_fetch(const char *prompt_id, PmStoredRowCallback callback, void *arg)
 		bool		isnull;
 		MemoryContext spi_cxt;
 
-		row.relid = pm_table.relid;
+		row.shape = pm_storage_table()->shape;
 		row.revision = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		if (isnull)
 			row.revision = 0;
 		row.revision = pm_row_version(row.revision,
 									  DatumGetTransactionId(SPI_getbinval(tuple, desc, 4, &isnull)));
 		row.content = SPI_getbinval(tuple, desc, 2, &isnull);
-		Assert(!isnull);
+		if (isnull)
+			pm_null_column_error(prompt_id, "content");
 		row.parameters = SPI_getbinval(tuple, desc, 3, &isnull);
-		Assert(!isnull);
+		if (isnull)
+			pm_null_column_error(prompt_id, "parameters");
 
 		/* the callback allocates in the caller's context, not SPI's */
 		spi_cxt = MemoryContextSwitchTo(caller_cxt);
@@ -271,22 +439,30 @@ pm_storage_read_direct(const char *prompt_id, int64 *revision,
 	bool		found = false;
 
 	/*
-	 * Lock the table first: taking the lock processes invalidations, so the
-	 * table is then sure to be the current pm_prompts (another session may
-	 * have re-created the extension since our last look).
+	 * Lock the table and its primary key first: taking the locks processes
+	 * invalidations, so they are then sure to be the current pm_prompts and
+	 * its current primary key, with the current attnums (another session
+	 * may have re-created the extension, run REINDEX CONCURRENTLY or ALTER
+	 * TABLE since our last look).
 	 */
 	for (;;)
 	{
-		Oid			relid = pm_storage_table()->relid;
+		Oid			relid;
+		Oid			pkey;
 
-		LockRelationOid(relid, AccessShareLock);
 		table = pm_storage_table();
-		if (table->relid == relid)
+		relid = table->relid;
+		pkey = table->pkey_index;
+		LockRelationOid(relid, AccessShareLock);
+		LockRelationOid(pkey, AccessShareLock);
+		table = pm_storage_table();
+		if (table->relid == relid && table->pkey_index == pkey)
 			break;
+		UnlockRelationOid(pkey, AccessShareLock);
 		UnlockRelationOid(relid, AccessShareLock);
 	}
 	heap = table_open(table->relid, NoLock);
-	index = index_open(table->pkey_index, AccessShareLock);
+	index = index_open(table->pkey_index, NoLock);
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   index->rd_indcollation[0], F_TEXTEQ,
 						   PointerGetDatum(cstring_to_text(prompt_id)));
@@ -298,7 +474,7 @@ pm_storage_read_direct(const char *prompt_id, int64 *revision,
 		PmStoredRow row;
 		bool		isnull;
 
-		row.relid = table->relid;
+		row.shape = table->shape;
 		row.revision = DatumGetInt64(slot_getattr(slot, table->revision_attnum, &isnull));
 		if (isnull)
 			row.revision = 0;
@@ -309,9 +485,11 @@ pm_storage_read_direct(const char *prompt_id, int64 *revision,
 		if (callback != NULL)
 		{
 			row.content = slot_getattr(slot, table->content_attnum, &isnull);
-			Assert(!isnull);
+			if (isnull)
+				pm_null_column_error(prompt_id, "content");
 			row.parameters = slot_getattr(slot, table->parameters_attnum, &isnull);
-			Assert(!isnull);
+			if (isnull)
+				pm_null_column_error(prompt_id, "parameters");
 			callback(&row, arg);
 		}
 		found = true;

@@ -16,18 +16,34 @@
 
 #include "access/attnum.h"
 
-/* Where pm_prompts is (its OID changes when the extension is re-created). */
+/*
+ * Where pm_prompts is and what shape it has, looked up again after any
+ * relcache invalidation of the table or its primary key (see pm_storage.c).
+ */
 typedef struct PmTableInfo
 {
-	Oid			relid;
+	Oid			relid;			/* changes when the extension is re-created */
 	Oid			namespace;
-	Oid			pkey_index;
-	AttrNumber	revision_attnum;
-	AttrNumber	content_attnum;
-	AttrNumber	parameters_attnum;
+	Oid			pkey_index;		/* changes with REINDEX CONCURRENTLY */
+	AttrNumber	revision_attnum;	/* bigint */
+	AttrNumber	content_attnum; /* text */
+	AttrNumber	parameters_attnum;	/* jsonb */
+
+	/*
+	 * Hash of the table's OID, its relfilenode and the attnums above: the
+	 * same in every backend for the same table, and different after a
+	 * rewrite or after a column the renderer reads is replaced (drop and
+	 * rename, two columns swapped), which change what a row version's
+	 * bytes say.  The caches compare it along with the row versions.
+	 */
+	uint64		shape;
 } PmTableInfo;
 
-/* The table as of now; an error when the extension or its table is gone. */
+/*
+ * The table as of now; an error when the extension or its table is gone,
+ * or when the table no longer has the shape rendering needs (a column
+ * missing or of another type, no primary key on prompt_id).
+ */
 extern const PmTableInfo *pm_storage_table(void);
 
 /*
@@ -48,7 +64,7 @@ extern int64 pm_row_version(int64 revision, TransactionId xmin);
 /* A visible row, valid only during the callback it is passed to. */
 typedef struct PmStoredRow
 {
-	Oid			relid;			/* pm_prompts, which may be re-created */
+	uint64		shape;			/* PmTableInfo.shape of the table read */
 	int64		revision;		/* pm_row_version() of the row */
 	Datum		content;		/* text, possibly toasted */
 	Datum		parameters;		/* jsonb, possibly toasted */
@@ -58,7 +74,8 @@ typedef void (*PmStoredRowCallback) (const PmStoredRow *row, void *arg);
 
 /*
  * Look up prompt_id; when the caller can see it, call callback with the row
- * (in CurrentMemoryContext of the caller) and return true.
+ * (in CurrentMemoryContext of the caller) and return true.  A NULL content
+ * or parameters (NOT NULL dropped from the table) is an error.
  */
 extern bool pm_storage_fetch(const char *prompt_id,
 							 PmStoredRowCallback callback, void *arg);

@@ -5,9 +5,10 @@
  *
  * A hash table keyed by the xxhash of the prompt id points at one compiled
  * prompt each, held in a memory context of its own.  An entry is valid for
- * a row when the row comes from the same pm_prompts table (its OID changes
- * when the extension is re-created) with the same revision (a new one on
- * every insert and update).  Two ids with the same hash simply take turns.
+ * a row when the row comes from a pm_prompts table of the same shape (see
+ * PmTableInfo.shape: another after the extension is re-created, the table
+ * rewritten or a column it reads replaced) with the same revision (a new
+ * one on every insert and update).  Two ids with the same hash simply take turns.
  *
  * Entries must stay put while a render uses them, so memory is only given
  * back between top-level renders: a replaced entry waits in a list, and the
@@ -171,7 +172,7 @@ pm_load_row(const PmStoredRow *row, void *arg)
 	{
 		PmCompiledPrompt *cached = entry->prompt;
 
-		if (cached->relid == row->relid && cached->revision == row->revision &&
+		if (cached->shape == row->shape && cached->revision == row->revision &&
 			strcmp(cached->prompt_id, state->prompt_id) == 0)
 		{
 			state->result = cached;
@@ -184,7 +185,7 @@ pm_load_row(const PmStoredRow *row, void *arg)
 	old = MemoryContextSwitchTo(cxt);
 	prompt = palloc0(sizeof(PmCompiledPrompt));
 	prompt->prompt_id = pstrdup(state->prompt_id);
-	prompt->relid = row->relid;
+	prompt->shape = row->shape;
 	prompt->revision = row->revision;
 	prompt->cxt = cxt;
 	content = DatumGetTextPCopy(row->content);
@@ -241,7 +242,7 @@ pm_load_prompt(const char *prompt_id)
 				return NULL;
 			entry = hash_search(pm_template_cache, &state.key, HASH_FIND, NULL);
 			if (entry != NULL && entry->prompt->revision == revision &&
-				entry->prompt->relid == pm_storage_table()->relid &&
+				entry->prompt->shape == pm_storage_table()->shape &&
 				strcmp(entry->prompt->prompt_id, prompt_id) == 0)
 				return entry->prompt;
 		}

@@ -19,7 +19,7 @@
 typedef struct PmCompiledPrompt
 {
 	char	   *prompt_id;
-	Oid			relid;			/* the pm_prompts it was read from */
+	uint64		shape;			/* PmTableInfo.shape of the table read */
 	int64		revision;
 	PmTemplate *tpl;
 	PmParamList *defaults;		/* the row's stored parameters */

@@ -20,7 +20,9 @@
  *	   subtransactions were rolled back, which fix which of our own changes
  *	   are seen (a new statement after a change has a new command id; a
  *	   rolled-back savepoint takes its changes away);
- *	 - the role and row_security, which decide what the role may read.
+ *	 - the role and row_security, which decide what the role may read;
+ *	 - the table and its shape (PmTableInfo.shape), which decide what a
+ *	   revision read from it means.
  * Nothing here relies on triggers, so it holds on a hot standby too, where
  * the primary's changes arrive by WAL replay.
  *
@@ -65,6 +67,7 @@ typedef struct PmSnapshotIdentity
 	Oid			userid;
 	bool		row_security;
 	Oid			relid;
+	uint64		shape;			/* PmTableInfo.shape: revisions read by attnum */
 	TransactionId xmin;
 	TransactionId xmax;
 	uint32		xcnt;
@@ -197,6 +200,7 @@ pm_memo_refresh(void)
 {
 	Snapshot	snapshot = GetActiveSnapshot();
 	PmSnapshotIdentity id;
+	const PmTableInfo *table;
 
 	/*
 	 * At a new statement, take in catalog changes (a REVOKE, a new policy)
@@ -214,7 +218,9 @@ pm_memo_refresh(void)
 	id.curcid = snapshot->curcid;
 	id.userid = GetUserId();
 	id.row_security = row_security;
-	id.relid = pm_storage_table()->relid;
+	table = pm_storage_table();
+	id.relid = table->relid;
+	id.shape = table->shape;
 	id.xmin = snapshot->xmin;
 	id.xmax = snapshot->xmax;
 	id.xcnt = snapshot->xcnt;
