@@ -689,14 +689,20 @@ pm_render_batch_begin(void)
 	batch->cxt = cxt;
 	batch->loaded = pm_loaded_create("prompt_manager prompts of one batch");
 	MemoryContextSwitchTo(old);
-	pm_template_cache_begin();
+
+	/*
+	 * The batch holds compiled prompts for as long as its memory lives, so
+	 * a batch abandoned by an error (its executor's memory freed by the
+	 * abort of the statement or of a subtransaction) lets them go too.
+	 */
+	pm_template_cache_pin_context(cxt);
 	return batch;
 }
 
+/* End a batch: its memory, and with it its pin on the compiled prompts. */
 void
 pm_render_batch_end(PmRenderBatch *batch)
 {
-	pm_template_cache_end();
 	MemoryContextDelete(batch->cxt);
 }
 
