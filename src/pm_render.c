@@ -294,6 +294,8 @@ pm_render_read(PmRenderState *state, const char *prompt_id, bool *first)
 		return entry->prompt;
 	}
 	*first = true;
+	if (found && entry->prompt_id != NULL)
+		pfree((char *) entry->prompt_id);	/* another id, same hash */
 	entry->prompt_id = NULL;	/* until read: an error may come first */
 
 	/* read earlier in the batch? */
@@ -309,6 +311,8 @@ pm_render_read(PmRenderState *state, const char *prompt_id, bool *first)
 		else
 		{
 			/* new, or another id with the same hash: read again later */
+			if (shared_found && shared->prompt_id != NULL)
+				pfree((char *) shared->prompt_id);
 			shared->prompt_id = NULL;
 			prompt = pm_load_prompt(prompt_id);
 			shared->prompt = prompt;
@@ -425,6 +429,24 @@ pm_enter_include(PmRenderState *state, const char *prompt_id, int depth,
 	return prompt;
 }
 
+/*
+ * pm_enter_include for the id arg[0..arg_len) of an include line.  The
+ * copy made to look it up is freed at once (the chain keeps the compiled
+ * prompt's own id), so an include walked costs no memory that stays.
+ */
+static PmCompiledPrompt *
+pm_enter_include_id(PmRenderState *state, const char *arg, size_t arg_len,
+					int depth, uint32 line_no, bool unfilled_keyword)
+{
+	char	   *prompt_id = pnstrdup(arg, arg_len);
+	PmCompiledPrompt *prompt;
+
+	prompt = pm_enter_include(state, prompt_id, depth, line_no,
+							  unfilled_keyword);
+	pfree(prompt_id);
+	return prompt;
+}
+
 /* Run one directive line of the template rendered at depth. */
 static void
 pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
@@ -476,8 +498,8 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 		}
 
 		pm_append(state, state->out, tpl->pool + dir->indent_off, dir->indent_len);
-		included = pm_enter_include(state, pnstrdup(arg, arg_len), depth + 1,
-									dir->line_no, unfilled);
+		included = pm_enter_include_id(state, arg, arg_len, depth + 1,
+									   dir->line_no, unfilled);
 		if (included != NULL)
 		{
 			state->layers[depth + 2] = included->defaults;
