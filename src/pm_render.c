@@ -734,7 +734,21 @@ typedef struct PmKeywordSet
 	HTAB	   *seen;			/* xxhash of the name -> first name */
 	ArrayBuildState *names;
 	List	   *all;			/* every name added, for hash collisions */
+	HTAB	   *walked;			/* prompts walked to the end: PmKeywordsWalked */
 } PmKeywordSet;
+
+/*
+ * A prompt whose keywords and includes were all collected.  height is the
+ * longest chain of include lines below it (a missing include counts as
+ * one): entered again at depth d, it has nothing new to give and cannot
+ * fail when d + height <= max_depth (a cycle through it would have been
+ * met on its first walk).
+ */
+typedef struct PmKeywordsWalked
+{
+	const PmCompiledPrompt *prompt; /* the key: one per prompt in a render */
+	int			height;
+} PmKeywordsWalked;
 
 typedef struct PmKeywordSeen
 {
@@ -777,11 +791,22 @@ pm_keyword_set_add(PmKeywordSet *set, const char *name, uint32 len)
 								  TEXTOID, CurrentMemoryContext);
 }
 
-/* Collect the keywords of tpl (chain_ids[depth]) and of its includes. */
-static void
+/*
+ * Collect the keywords of prompt (chain_ids[depth]) and of its includes;
+ * returns its height (see PmKeywordsWalked).  The answer is a set, and a
+ * prompt's keywords do not depend on the way it was reached (includes with
+ * a keyword are not followed), so each prompt is walked once: a diamond of
+ * includes costs its number of prompts, not of paths.  Where walking again
+ * would fail (too deep from here), it is walked again, to fail as the
+ * walk of every path did: at the same line, with the same chain.
+ */
+static int
 pm_collect_keywords(PmRenderState *state, PmKeywordSet *set,
-					const PmTemplate *tpl, int depth)
+					const PmCompiledPrompt *prompt, int depth)
 {
+	const PmTemplate *tpl = prompt->tpl;
+	PmKeywordsWalked *walked;
+	int			height = 0;
 	uint32		i;
 
 	check_stack_depth();
@@ -820,15 +845,29 @@ pm_collect_keywords(PmRenderState *state, PmKeywordSet *set,
 			pm_is_include(tpl->pool + dir->name_off, dir->name_len))
 		{
 			PmCompiledPrompt *child;
+			PmKeywordsWalked *done;
+			int			below;
 
-			child = pm_enter_include(state,
-									 pnstrdup(tpl->pool + dir->arg_off, dir->arg_len),
-									 depth + 1, dir->line_no, false);
+			child = pm_enter_include_id(state, tpl->pool + dir->arg_off,
+										dir->arg_len, depth + 1,
+										dir->line_no, false);
 			if (child == NULL)
+			{
+				height = Max(height, 1);
 				continue;
-			pm_collect_keywords(state, set, child->tpl, depth + 1);
+			}
+			done = hash_search(set->walked, &child, HASH_FIND, NULL);
+			if (done != NULL && depth + 1 + done->height <= state->max_depth)
+				below = done->height;
+			else
+				below = pm_collect_keywords(state, set, child, depth + 1);
+			height = Max(height, below + 1);
 		}
 	}
+
+	walked = hash_search(set->walked, &prompt, HASH_ENTER, NULL);
+	walked->height = height;
+	return height;
 }
 
 /* pm_prompt_keywords' work, in the current (work) context. */
@@ -850,13 +889,19 @@ pm_prompt_keywords_work(const char *prompt_id, MemoryContext result_cxt)
 	set.seen = hash_create("prompt_manager keywords", 64, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	set.names = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(PmCompiledPrompt *);
+	ctl.entrysize = sizeof(PmKeywordsWalked);
+	ctl.hcxt = CurrentMemoryContext;
+	set.walked = hash_create("prompt_manager prompts walked for keywords", 16,
+							 &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	prompt = pm_load_prompt(prompt_id);
 	if (prompt == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_PM_PROMPT_NOT_FOUND),
 				 errmsg("prompt \"%s\" does not exist", prompt_id)));
-	pm_collect_keywords(&state, &set, prompt->tpl, 0);
+	pm_collect_keywords(&state, &set, prompt, 0);
 
 	return DatumGetArrayTypeP(makeArrayResult(set.names, result_cxt));
 }
