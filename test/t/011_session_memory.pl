@@ -83,8 +83,7 @@ my $bound = 64 * 1024 * 1024;
 $node->safe_psql('postgres', q{
 	DROP INDEX pm_prompts_content_fts_idx;
 	INSERT INTO pm_prompts (prompt_id, content) VALUES
-		('big/50mb', repeat('[A]', 17000000)),
-		('small', 'small [A]');
+		('big/50mb', repeat('[A]', 17000000));
 });
 new_session();
 my $before = vmhwm_kb();
@@ -92,8 +91,7 @@ is($bg->query_safe(q{SELECT octet_length(pm_render('big/50mb', '{"a": "b"}'))}),
 	'the 50 MB prompt renders');
 note(sprintf('peak memory growth rendering the 50 MB prompt: %.1f MB',
 	(vmhwm_kb() - $before) / 1024));
-is($bg->query_safe(q{SELECT pm_render('small', '{"a": "b"}')}), 'small b',
-	'a trivial statement after it');
+is($bg->query_safe('SELECT 1'), '1', 'a trivial statement after it, not a render');
 my $kept = $bg->query_safe($kept_sql);
 note(sprintf('kept between statements after the 50 MB prompt: %.1f MB', $kept / 1048576));
 cmp_ok($kept, '<', $bound, 'the compiled-template cache is back under its 64 MB bound');
