@@ -169,6 +169,21 @@ like(query_failing(q{SELECT pm_keywords('deep/root')}),
 	qr/Include chain: deep\/root -> deep\/long1 -> deep\/long2 -> deep\/short -> deep\/leaf\./,
 	'only the second, longer path is too deep: reported with that chain');
 
+# a missing include, with raise_on_missing off, warns once per include line
+# (not once per path: 4 here)
+$node->safe_psql('postgres', q{
+	INSERT INTO pm_prompts (prompt_id, content) VALUES
+		('w/0', E'//include w/1\n//include w/1'),
+		('w/1', E'//include w/2\n//include w/2'),
+		('w/2', E'[W]\n//include w/missing');
+});
+$bg->query_safe('SET prompt_manager.raise_on_missing = off');
+my ($warned_keywords) = $bg->query(q{SELECT pm_keywords('w/0')});
+my @warnings = $bg->{stderr} =~ /WARNING:  prompt "w\/missing" does not exist/g;
+$bg->{stderr} = '';
+is($warned_keywords, '{[W]}', 'pm_keywords with a missing include and raise_on_missing off');
+is(scalar(@warnings), 1, 'the missing include warns once, for its one include line');
+
 # --- pm_render_lines: 8 million short lines through nested includes ----------
 $node->safe_psql('postgres', q{
 	INSERT INTO pm_prompts (prompt_id, content) VALUES
