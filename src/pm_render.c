@@ -294,6 +294,8 @@ pm_render_read(PmRenderState *state, const char *prompt_id, bool *first)
 		return entry->prompt;
 	}
 	*first = true;
+	if (found && entry->prompt_id != NULL)
+		pfree((char *) entry->prompt_id);	/* another id, same hash */
 	entry->prompt_id = NULL;	/* until read: an error may come first */
 
 	/* read earlier in the batch? */
@@ -309,6 +311,8 @@ pm_render_read(PmRenderState *state, const char *prompt_id, bool *first)
 		else
 		{
 			/* new, or another id with the same hash: read again later */
+			if (shared_found && shared->prompt_id != NULL)
+				pfree((char *) shared->prompt_id);
 			shared->prompt_id = NULL;
 			prompt = pm_load_prompt(prompt_id);
 			shared->prompt = prompt;
@@ -425,6 +429,24 @@ pm_enter_include(PmRenderState *state, const char *prompt_id, int depth,
 	return prompt;
 }
 
+/*
+ * pm_enter_include for the id arg[0..arg_len) of an include line.  The
+ * copy made to look it up is freed at once (the chain keeps the compiled
+ * prompt's own id), so an include walked costs no memory that stays.
+ */
+static PmCompiledPrompt *
+pm_enter_include_id(PmRenderState *state, const char *arg, size_t arg_len,
+					int depth, uint32 line_no, bool unfilled_keyword)
+{
+	char	   *prompt_id = pnstrdup(arg, arg_len);
+	PmCompiledPrompt *prompt;
+
+	prompt = pm_enter_include(state, prompt_id, depth, line_no,
+							  unfilled_keyword);
+	pfree(prompt_id);
+	return prompt;
+}
+
 /* Run one directive line of the template rendered at depth. */
 static void
 pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
@@ -476,8 +498,8 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 		}
 
 		pm_append(state, state->out, tpl->pool + dir->indent_off, dir->indent_len);
-		included = pm_enter_include(state, pnstrdup(arg, arg_len), depth + 1,
-									dir->line_no, unfilled);
+		included = pm_enter_include_id(state, arg, arg_len, depth + 1,
+									   dir->line_no, unfilled);
 		if (included != NULL)
 		{
 			state->layers[depth + 2] = included->defaults;
@@ -689,14 +711,20 @@ pm_render_batch_begin(void)
 	batch->cxt = cxt;
 	batch->loaded = pm_loaded_create("prompt_manager prompts of one batch");
 	MemoryContextSwitchTo(old);
-	pm_template_cache_begin();
+
+	/*
+	 * The batch holds compiled prompts for as long as its memory lives, so
+	 * a batch abandoned by an error (its executor's memory freed by the
+	 * abort of the statement or of a subtransaction) lets them go too.
+	 */
+	pm_template_cache_pin_context(cxt);
 	return batch;
 }
 
+/* End a batch: its memory, and with it its pin on the compiled prompts. */
 void
 pm_render_batch_end(PmRenderBatch *batch)
 {
-	pm_template_cache_end();
 	MemoryContextDelete(batch->cxt);
 }
 
@@ -706,7 +734,21 @@ typedef struct PmKeywordSet
 	HTAB	   *seen;			/* xxhash of the name -> first name */
 	ArrayBuildState *names;
 	List	   *all;			/* every name added, for hash collisions */
+	HTAB	   *walked;			/* prompts walked to the end: PmKeywordsWalked */
 } PmKeywordSet;
+
+/*
+ * A prompt whose keywords and includes were all collected.  height is the
+ * longest chain of include lines below it (a missing include counts as
+ * one): entered again at depth d, it has nothing new to give and cannot
+ * fail when d + height <= max_depth (a cycle through it would have been
+ * met on its first walk).
+ */
+typedef struct PmKeywordsWalked
+{
+	const PmCompiledPrompt *prompt; /* the key: one per prompt in a render */
+	int			height;
+} PmKeywordsWalked;
 
 typedef struct PmKeywordSeen
 {
@@ -749,11 +791,22 @@ pm_keyword_set_add(PmKeywordSet *set, const char *name, uint32 len)
 								  TEXTOID, CurrentMemoryContext);
 }
 
-/* Collect the keywords of tpl (chain_ids[depth]) and of its includes. */
-static void
+/*
+ * Collect the keywords of prompt (chain_ids[depth]) and of its includes;
+ * returns its height (see PmKeywordsWalked).  The answer is a set, and a
+ * prompt's keywords do not depend on the way it was reached (includes with
+ * a keyword are not followed), so each prompt is walked once: a diamond of
+ * includes costs its number of prompts, not of paths.  Where walking again
+ * would fail (too deep from here), it is walked again, to fail as the
+ * walk of every path did: at the same line, with the same chain.
+ */
+static int
 pm_collect_keywords(PmRenderState *state, PmKeywordSet *set,
-					const PmTemplate *tpl, int depth)
+					const PmCompiledPrompt *prompt, int depth)
 {
+	const PmTemplate *tpl = prompt->tpl;
+	PmKeywordsWalked *walked;
+	int			height = 0;
 	uint32		i;
 
 	check_stack_depth();
@@ -792,15 +845,29 @@ pm_collect_keywords(PmRenderState *state, PmKeywordSet *set,
 			pm_is_include(tpl->pool + dir->name_off, dir->name_len))
 		{
 			PmCompiledPrompt *child;
+			PmKeywordsWalked *done;
+			int			below;
 
-			child = pm_enter_include(state,
-									 pnstrdup(tpl->pool + dir->arg_off, dir->arg_len),
-									 depth + 1, dir->line_no, false);
+			child = pm_enter_include_id(state, tpl->pool + dir->arg_off,
+										dir->arg_len, depth + 1,
+										dir->line_no, false);
 			if (child == NULL)
+			{
+				height = Max(height, 1);
 				continue;
-			pm_collect_keywords(state, set, child->tpl, depth + 1);
+			}
+			done = hash_search(set->walked, &child, HASH_FIND, NULL);
+			if (done != NULL && depth + 1 + done->height <= state->max_depth)
+				below = done->height;
+			else
+				below = pm_collect_keywords(state, set, child, depth + 1);
+			height = Max(height, below + 1);
 		}
 	}
+
+	walked = hash_search(set->walked, &prompt, HASH_ENTER, NULL);
+	walked->height = height;
+	return height;
 }
 
 /* pm_prompt_keywords' work, in the current (work) context. */
@@ -822,13 +889,19 @@ pm_prompt_keywords_work(const char *prompt_id, MemoryContext result_cxt)
 	set.seen = hash_create("prompt_manager keywords", 64, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	set.names = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(PmCompiledPrompt *);
+	ctl.entrysize = sizeof(PmKeywordsWalked);
+	ctl.hcxt = CurrentMemoryContext;
+	set.walked = hash_create("prompt_manager prompts walked for keywords", 16,
+							 &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	prompt = pm_load_prompt(prompt_id);
 	if (prompt == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_PM_PROMPT_NOT_FOUND),
 				 errmsg("prompt \"%s\" does not exist", prompt_id)));
-	pm_collect_keywords(&state, &set, prompt->tpl, 0);
+	pm_collect_keywords(&state, &set, prompt, 0);
 
 	return DatumGetArrayTypeP(makeArrayResult(set.names, result_cxt));
 }

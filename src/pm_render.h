@@ -18,8 +18,10 @@
 /*
  * A batch of renders (pm_bulk_render): every prompt, root or include, is
  * read once for the whole batch, and the compiled templates stay valid
- * until pm_render_batch_end().  The caller must end the batch however it
- * leaves (PG_FINALLY).
+ * until pm_render_batch_end().  The batch lives in a child of the context
+ * current at pm_render_batch_begin(): when that context goes first (the
+ * executor's memory, freed by an error or a rollback to a savepoint), the
+ * batch ends with it.
  */
 typedef struct PmRenderBatch PmRenderBatch;
 

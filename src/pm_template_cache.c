@@ -10,10 +10,23 @@
  * rewritten or a column it reads replaced) with the same revision (a new
  * one on every insert and update).  Two ids with the same hash simply take turns.
  *
- * Entries must stay put while a render uses them, so memory is only given
- * back between top-level renders: a replaced entry waits in a list, and the
- * whole cache is emptied when it passes its bounds, both at the next
- * pm_template_cache_begin() with no render in progress.
+ * Entries must stay put while a render uses them, so a render holds a pin
+ * for as long as it may use one, and memory is only given back when no pin
+ * is held: a replaced entry waits in a list, and the whole cache is emptied
+ * when it passes its bounds.  This happens as the last pin is released (at
+ * the end of each outermost render, so between statements the cache is
+ * within its bounds) and at the end of every top-level transaction.  A
+ * prompt whose compiled form alone is past the byte bound is never entered:
+ * it lives only until the render that compiled it ends.
+ *
+ * Pins are counted.  pm_template_cache_begin()/_end() is a pin its caller
+ * releases itself, however it leaves (PG_TRY).  pm_template_cache_pin_context()
+ * is a pin held for as long as a memory context lives: a batch of renders
+ * (pm_bulk_render, a value-per-call set-returning function) that an error, a
+ * ROLLBACK TO or a PL/pgSQL exception block abandons half-way releases it
+ * when the executor's memory is freed, by the context's reset callback.  No
+ * render outlives its top-level transaction, so the count starts again at
+ * zero after each one (the pins of an older transaction no longer count).
  *
  *-------------------------------------------------------------------------
  */
@@ -46,7 +59,15 @@ static HTAB *pm_template_cache = NULL;
 static MemoryContext pm_template_cache_cxt = NULL;
 static List *pm_retired_contexts = NIL; /* in pm_template_cache_cxt */
 static Size pm_template_cache_bytes = 0;
-static int	pm_render_nesting = 0;
+static int	pm_pins = 0;			/* pins held now */
+static uint64 pm_pin_generation = 0;	/* top-level transactions ended */
+
+/* A pin held for the life of a memory context (in that context). */
+typedef struct PmContextPin
+{
+	MemoryContextCallback callback;
+	uint64		generation;		/* pm_pin_generation when taken */
+} PmContextPin;
 
 /* Allocator handed to the plain-C parser: palloc in a given context. */
 static void *
@@ -86,12 +107,16 @@ pm_template_cache_create(void)
 	pm_template_cache_bytes = 0;
 }
 
-/* Give back replaced entries, and everything when past the bounds. */
+/*
+ * Give back replaced entries, and everything when past the bounds.  Only
+ * with no pin held: no render may be using an entry.
+ */
 static void
 pm_template_cache_trim(void)
 {
 	ListCell   *lc;
 
+	Assert(pm_pins == 0);
 	foreach(lc, pm_retired_contexts)
 		MemoryContextDelete((MemoryContext) lfirst(lc));
 	list_free(pm_retired_contexts);
@@ -104,23 +129,45 @@ pm_template_cache_trim(void)
 		/* every entry's context is a child of pm_template_cache_cxt */
 		MemoryContextReset(pm_template_cache_cxt);
 		pm_template_cache = NULL;
+		pm_template_cache_bytes = 0;
 	}
 }
 
+/* Release one pin; the last one trims the cache. */
+static void
+pm_template_cache_unpin(void)
+{
+	Assert(pm_pins > 0);
+	if (pm_pins > 0 && --pm_pins == 0)
+		pm_template_cache_trim();
+}
+
 /*
- * At the end of a failed transaction no render is in progress any more,
- * whatever did not reach its pm_template_cache_end() (a set-returning
- * function stopped by an error).
+ * At the end of a top-level transaction no render is in progress any more,
+ * whatever did not release its pin: the count starts again, and the cache
+ * is brought within its bounds.
  */
 static void
 pm_template_cache_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		pm_render_nesting = 0;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			pm_pins = 0;
+			pm_pin_generation++;
+			pm_template_cache_trim();
+			break;
+		default:
+			break;
+	}
 }
 
-void
-pm_template_cache_begin(void)
+static void
+pm_template_cache_register(void)
 {
 	static bool callback_registered = false;
 
@@ -129,16 +176,43 @@ pm_template_cache_begin(void)
 		RegisterXactCallback(pm_template_cache_xact_callback, NULL);
 		callback_registered = true;
 	}
-	if (pm_render_nesting == 0)
-		pm_template_cache_trim();
-	pm_render_nesting++;
+}
+
+void
+pm_template_cache_begin(void)
+{
+	pm_template_cache_register();
+	pm_pins++;
 }
 
 void
 pm_template_cache_end(void)
 {
-	Assert(pm_render_nesting > 0);
-	pm_render_nesting--;
+	pm_template_cache_unpin();
+}
+
+/* The reset callback of a context pin; a pin of an ended transaction is void. */
+static void
+pm_context_pin_release(void *arg)
+{
+	PmContextPin *pin = (PmContextPin *) arg;
+
+	if (pin->generation == pm_pin_generation)
+		pm_template_cache_unpin();
+}
+
+void
+pm_template_cache_pin_context(MemoryContext cxt)
+{
+	PmContextPin *pin;
+
+	pm_template_cache_register();
+	pin = MemoryContextAlloc(cxt, sizeof(PmContextPin));
+	pin->callback.func = pm_context_pin_release;
+	pin->callback.arg = pin;
+	pin->generation = pm_pin_generation;
+	MemoryContextRegisterResetCallback(cxt, &pin->callback);
+	pm_pins++;
 }
 
 /* What pm_load_prompt's storage callback hands back. */
@@ -149,11 +223,23 @@ typedef struct PmLoadState
 	PmCompiledPrompt *result;
 } PmLoadState;
 
+/* Retire a compiled prompt's context: freed once no render can use it. */
+static void
+pm_template_cache_retire(MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(pm_template_cache_cxt);
+
+	pm_retired_contexts = lappend(pm_retired_contexts, cxt);
+	MemoryContextSwitchTo(old);
+}
+
 /*
  * Use the cached entry when it is current for the row; otherwise compile
  * the row into a new entry.  The new entry is built in a context under the
  * caller's, and moved under the cache only once complete, so an error
- * half-way leaves nothing behind.
+ * half-way leaves nothing behind.  One larger than the cache's byte bound
+ * is not entered, only retired at once: the render that asked has it, and
+ * it is freed as soon as that render ends.
  */
 static void
 pm_load_row(const PmStoredRow *row, void *arg)
@@ -165,6 +251,7 @@ pm_load_row(const PmStoredRow *row, void *arg)
 	PmCompiledPrompt *prompt;
 	text	   *content;
 	Jsonb	   *parameters;
+	Size		size;
 	bool		found;
 
 	entry = hash_search(pm_template_cache, &state->key, HASH_FIND, NULL);
@@ -180,6 +267,9 @@ pm_load_row(const PmStoredRow *row, void *arg)
 		}
 	}
 
+	/* the text is only read by the parser (which copies what it keeps) */
+	content = DatumGetTextPP(row->content);
+
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "prompt_manager template",
 								ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
@@ -188,27 +278,34 @@ pm_load_row(const PmStoredRow *row, void *arg)
 	prompt->shape = row->shape;
 	prompt->revision = row->revision;
 	prompt->cxt = cxt;
-	content = DatumGetTextPCopy(row->content);
 	parameters = DatumGetJsonbPCopy(row->parameters);
 	prompt->tpl = pm_compile_text(VARDATA_ANY(content),
 								  VARSIZE_ANY_EXHDR(content));
 	prompt->defaults = pm_params_from_jsonb(parameters, "stored parameters");
 	MemoryContextSwitchTo(old);
+	if ((Pointer) content != DatumGetPointer(row->content))
+		pfree(content);			/* detoasted for us */
 
 	MemoryContextSetParent(cxt, pm_template_cache_cxt);
-	entry = hash_search(pm_template_cache, &state->key, HASH_ENTER, &found);
-	if (found)
+	size = MemoryContextMemAllocated(cxt, true);
+	entry = hash_search(pm_template_cache, &state->key,
+						size > PM_TEMPLATE_CACHE_MAX_BYTES ? HASH_FIND : HASH_ENTER,
+						&found);
+	if (entry != NULL && found)
 	{
 		/* stale: retire it once no render can be using it */
-		MemoryContext retired = entry->prompt->cxt;
-
-		pm_template_cache_bytes -= MemoryContextMemAllocated(retired, true);
-		old = MemoryContextSwitchTo(pm_template_cache_cxt);
-		pm_retired_contexts = lappend(pm_retired_contexts, retired);
-		MemoryContextSwitchTo(old);
+		pm_template_cache_bytes -= MemoryContextMemAllocated(entry->prompt->cxt, true);
+		pm_template_cache_retire(entry->prompt->cxt);
+		if (size > PM_TEMPLATE_CACHE_MAX_BYTES)
+			hash_search(pm_template_cache, &state->key, HASH_REMOVE, NULL);
 	}
-	entry->prompt = prompt;
-	pm_template_cache_bytes += MemoryContextMemAllocated(cxt, true);
+	if (size > PM_TEMPLATE_CACHE_MAX_BYTES)
+		pm_template_cache_retire(cxt);	/* too large to keep */
+	else
+	{
+		entry->prompt = prompt;
+		pm_template_cache_bytes += size;
+	}
 	state->result = prompt;
 }
 

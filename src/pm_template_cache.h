@@ -28,10 +28,18 @@ typedef struct PmCompiledPrompt
 
 /*
  * Bracket a top-level render: compiled prompts returned in between stay
- * valid until the matching pm_template_cache_end().  Calls may nest.
+ * valid until the matching pm_template_cache_end(), which the caller must
+ * reach however it leaves (PG_TRY).  Calls may nest.
  */
 extern void pm_template_cache_begin(void);
 extern void pm_template_cache_end(void);
+
+/*
+ * The same, for as long as cxt lives: compiled prompts returned stay valid
+ * until cxt is reset or deleted, whatever ends it (an error, a rollback to
+ * a savepoint, the executor freeing its memory).
+ */
+extern void pm_template_cache_pin_context(MemoryContext cxt);
 
 /*
  * The compiled form of prompt_id as the caller sees it now, or NULL when
