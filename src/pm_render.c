@@ -450,6 +450,7 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 	if (pm_is_include(name, name_len))
 	{
 		PmCompiledPrompt *included;
+		char	   *target;
 		bool		unfilled = false;
 
 		if (nargs != 1)
@@ -469,8 +470,11 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 		}
 
 		pm_append(state, state->out, tpl->pool + dir->off, dir->indent_len);
-		included = pm_enter_include(state, pnstrdup(arg, arg_len), depth + 1,
-									dir->line_no, unfilled);
+		/* the id is copied by whatever keeps it: a million includes keep none */
+		target = pnstrdup(arg, arg_len);
+		included = pm_enter_include(state, target, depth + 1, dir->line_no,
+									unfilled);
+		pfree(target);
 		if (included != NULL)
 		{
 			state->layers[depth + 2] = included->defaults;

@@ -13,8 +13,8 @@
  * (see pm_template.h for its encoding).
  *
  * Memory: the pool, the code and the keywords are grown with the
- * allocator's realloc and cut to their exact size at the end, so a compile
- * leaves the pool (at most the text), the code (at most about one byte per
+ * allocator's resize and cut to their exact size at the end, so a compile
+ * leaves the pool (at most the text), the code (at most about 0.7 bytes per
  * byte of text, usually far less) and a few bytes per distinct keyword.
  * Every loop over the input calls the allocator's check hook, so that the
  * server can cancel a compile.
@@ -44,16 +44,42 @@ typedef struct PmParser
 
 	/*
 	 * Newlines inside removed HTML comments: the line starting after pool
-	 * position pos is lines further down in the source text.
+	 * position pos is lines further down in the source text.  Entry i is
+	 * the 8 bytes (pos, lines) that end 8 * i bytes before shifts_end, in
+	 * the pool's own free tail: a comment that holds a newline is at least
+	 * 8 bytes ("<!--\n-->") that the kept text does not take, so the
+	 * entries never meet the kept text (nor its final NUL), and cost no
+	 * memory of their own.
 	 */
-	struct PmLineShift
-	{
-		uint32_t	pos;
-		uint32_t	lines;
-	}		   *line_shifts;
+	char	   *shifts_end;		/* tpl->pool + the text's length + 1 */
 	uint32_t	nline_shifts;
-	uint32_t	line_shifts_cap;
 } PmParser;
+
+/* Line shift i: its pool position and number of lines. */
+static inline uint32_t
+pm_shift_pos(const PmParser *parser, uint32_t i)
+{
+	uint32_t	v;
+
+	memcpy(&v, parser->shifts_end - 8 * (i + 1), 4);
+	return v;
+}
+
+static inline uint32_t
+pm_shift_lines(const PmParser *parser, uint32_t i)
+{
+	uint32_t	v;
+
+	memcpy(&v, parser->shifts_end - 8 * (i + 1) + 4, 4);
+	return v;
+}
+
+static inline void
+pm_shift_set(PmParser *parser, uint32_t i, uint32_t pos, uint32_t lines)
+{
+	memcpy(parser->shifts_end - 8 * (i + 1), &pos, 4);
+	memcpy(parser->shifts_end - 8 * (i + 1) + 4, &lines, 4);
+}
 
 static void *
 pm_alloc(PmParser *parser, size_t size)
@@ -123,9 +149,10 @@ pm_progress(PmParser *parser, size_t n)
 }
 
 /*
- * Make room for one more element in a growable array, doubling its
- * capacity (with the allocator's realloc: no old copy is kept when it has
- * one).  The array is cut to its exact size at the end of the parse.
+ * Make room for more elements in a growable array, growing its capacity
+ * by half (with the allocator's resize no old copy is kept; when resize
+ * copies, old and new together stay under 2.5 times what is used).  The
+ * array is cut to its exact size at the end of the parse.
  */
 static bool
 pm_grow(PmParser *parser, void **array, uint32_t *cap, uint32_t count,
@@ -136,14 +163,14 @@ pm_grow(PmParser *parser, void **array, uint32_t *cap, uint32_t count,
 
 	if ((uint64_t) count + more <= *cap)
 		return true;
-	if (*cap >= UINT32_MAX / 2)
+	if (*cap >= UINT32_MAX / 4)
 	{
 		parser->failed = true;
 		return false;
 	}
-	new_cap = *cap ? *cap * 2 : 16;
+	new_cap = *cap ? *cap + *cap / 2 : 16;
 	while ((uint64_t) count + more > new_cap)
-		new_cap *= 2;
+		new_cap += new_cap / 2;
 	new_array = pm_realloc(parser, *array, (size_t) *cap * elem_size,
 						   (size_t) new_cap * elem_size);
 	if (new_array == NULL)
@@ -170,7 +197,7 @@ pm_trim(PmParser *parser, void **array, uint32_t cap, uint32_t count,
 
 /* Append v to the code as a LEB128 varint. */
 static void
-pm_emit_varint(PmParser *parser, uint32_t v)
+pm_emit_varint(PmParser *parser, uint64_t v)
 {
 	PmTemplate *tpl = parser->tpl;
 
@@ -187,7 +214,7 @@ pm_emit_varint(PmParser *parser, uint32_t v)
 
 /* Write v as a varint to buf; returns its length (at most 5). */
 static uint32_t
-pm_put_varint(uint8_t *buf, uint32_t v)
+pm_put_varint(uint8_t *buf, uint64_t v)
 {
 	uint32_t	n = 0;
 
@@ -304,7 +331,7 @@ pm_find_marker(PmParser *parser, const char *p, const char *end, bool close)
  * Copy text to dst without its HTML comments (non-greedy "<!--.*?-->",
  * across lines).  An opening "<!--" without a closing "-->" stays, and so
  * does everything after it.  Comments that held newlines are recorded in
- * parser->line_shifts.  Returns the number of bytes written.
+ * the pool's tail (see PmParser).  Returns the number of bytes written.
  */
 static size_t
 pm_strip_html_comments(PmParser *parser, const char *text, size_t len,
@@ -336,13 +363,10 @@ pm_strip_html_comments(PmParser *parser, const char *text, size_t len,
 		pos = (close + 3) - text;
 
 		newlines = pm_count_newlines(parser, open, close - open);
-		if (newlines > 0 &&
-			pm_grow(parser, (void **) &parser->line_shifts,
-					&parser->line_shifts_cap, parser->nline_shifts, 1,
-					sizeof(struct PmLineShift)))
+		if (newlines > 0)
 		{
-			parser->line_shifts[parser->nline_shifts].pos = (uint32_t) out;
-			parser->line_shifts[parser->nline_shifts].lines = newlines;
+			/* 8 * entries <= bytes removed = pos - out: below the text */
+			pm_shift_set(parser, parser->nline_shifts, (uint32_t) out, newlines);
 			parser->nline_shifts++;
 		}
 	}
@@ -366,9 +390,11 @@ pm_fold_crlf(PmParser *parser, char *buf, size_t len)
 		const char *cr = memchr(buf + in, '\r', len - in);
 		size_t		stop = cr ? (size_t) (cr - buf) : len;
 
-		while (shift < parser->nline_shifts && parser->line_shifts[shift].pos <= stop)
+		while (shift < parser->nline_shifts && pm_shift_pos(parser, shift) <= stop)
 		{
-			parser->line_shifts[shift].pos = (uint32_t) (out + (parser->line_shifts[shift].pos - in));
+			pm_shift_set(parser, shift,
+						 (uint32_t) (out + (pm_shift_pos(parser, shift) - in)),
+						 pm_shift_lines(parser, shift));
 			shift++;
 		}
 		if (out != in)
@@ -383,8 +409,8 @@ pm_fold_crlf(PmParser *parser, char *buf, size_t len)
 			buf[out++] = '\r';
 		in++;
 	}
-	while (shift < parser->nline_shifts)
-		parser->line_shifts[shift++].pos = (uint32_t) out;
+	for (; shift < parser->nline_shifts; shift++)
+		pm_shift_set(parser, shift, (uint32_t) out, pm_shift_lines(parser, shift));
 	return out;
 }
 
@@ -572,6 +598,7 @@ pm_add_directive(PmParser *parser, uint32_t line_no, uint32_t ls,
 	uint32_t	nbody_before;
 	uint32_t	nkw;
 	uint32_t	delta = line_no - parser->last_line_no;
+	uint64_t	line_arg;
 	uint8_t		head[15];
 	uint32_t	head_len;
 	uint32_t	body_len;
@@ -593,19 +620,22 @@ pm_add_directive(PmParser *parser, uint32_t line_no, uint32_t ls,
 	if (parser->failed)
 		return;
 
+	line_arg = ((uint64_t) (le - ls) << 1) | (delta == 1 ? 1 : 0);
 	if (nkw == 0)
 	{
 		tpl->code_len = hdr;
 		tpl->nbody_segments = nbody_before + 1;
-		pm_emit_varint(parser, ((le - ls) << 2) | PM_OP_DIRECTIVE);
-		pm_emit_varint(parser, delta);
+		pm_emit_varint(parser, (line_arg << 2) | PM_OP_DIRECTIVE);
+		if (delta != 1)
+			pm_emit_varint(parser, delta);
 		return;
 	}
 
 	/* move the body up to make room for the header in front of it */
 	body_len = tpl->code_len - hdr;
-	head_len = pm_put_varint(head, ((le - ls) << 2) | PM_OP_DIRECTIVE_KW);
-	head_len += pm_put_varint(head + head_len, delta);
+	head_len = pm_put_varint(head, (line_arg << 2) | PM_OP_DIRECTIVE_KW);
+	if (delta != 1)
+		head_len += pm_put_varint(head + head_len, delta);
 	head_len += pm_put_varint(head + head_len, body_len);
 	if (!pm_grow(parser, (void **) &tpl->code, &parser->code_cap,
 				 tpl->code_len, head_len, 1))
@@ -625,7 +655,7 @@ pm_add_directive(PmParser *parser, uint32_t line_no, uint32_t ls,
  * write position never passes the read position: only bytes are dropped.
  *
  * Line numbers are those of the source text: removed HTML comments give
- * back the newlines they held (see PmParser.line_shifts).
+ * back the newlines they held (see PmParser.shifts_end).
  */
 static void
 pm_compile_lines(PmParser *parser)
@@ -652,8 +682,8 @@ pm_compile_lines(PmParser *parser)
 		pm_progress(parser, le - ls + 16);
 		line_no++;
 		while (next_shift < parser->nline_shifts &&
-			   parser->line_shifts[next_shift].pos < ls)
-			line_no += parser->line_shifts[next_shift++].lines;
+			   pm_shift_pos(parser, next_shift) < ls)
+			line_no += pm_shift_lines(parser, next_shift++);
 
 		if (le - ls == 7 && memcmp(pool + ls, "__END__", 7) == 0)
 			break;
@@ -726,6 +756,7 @@ pm_template_parse(const char *text, size_t len, const PmAllocator *allocator)
 	tpl->pool = pm_alloc(&parser, len + 1);
 	if (tpl->pool == NULL)
 		return NULL;
+	parser.shifts_end = tpl->pool + len + 1;
 	clean_len = pm_strip_html_comments(&parser, text, len, tpl->pool);
 	if (parser.failed)
 		return NULL;
@@ -742,7 +773,6 @@ pm_template_parse(const char *text, size_t len, const PmAllocator *allocator)
 	parser.code_cap = 16;
 
 	pm_compile_lines(&parser);
-	pm_free(&parser, parser.line_shifts);
 	if (parser.failed)
 		return NULL;
 

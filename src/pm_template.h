@@ -46,9 +46,11 @@ typedef enum PmSegmentKind
  *
  *	 PM_OP_LITERAL		argument: length of the literal
  *	 PM_OP_KEYWORD		argument: index in keywords (the name is its length)
- *	 PM_OP_DIRECTIVE	argument: length of the line, indentation included;
- *						then a varint: line number minus the previous
- *						directive's (a static directive: no keyword)
+ *	 PM_OP_DIRECTIVE	argument: length of the line, indentation included,
+ *						times 2, plus 1 when the line number is the previous
+ *						directive's plus 1; otherwise a varint follows: the
+ *						line number minus the previous directive's (a static
+ *						directive: no keyword in the line)
  *	 PM_OP_DIRECTIVE_KW as PM_OP_DIRECTIVE, then a varint n and n bytes of
  *						literal and keyword operations, the line's body from
  *						its "//" to its end
@@ -144,16 +146,17 @@ typedef struct PmSegmentIter
 	uint32_t	rest;			/* a static body: its one literal, to come */
 } PmSegmentIter;
 
-static inline uint32_t
+/* Read a varint (up to 35 bits: a directive's operation) at *p. */
+static inline uint64_t
 pm_read_varint(const uint8_t **p)
 {
 	const uint8_t *q = *p;
-	uint32_t	v = *q & 0x7f;
+	uint64_t	v = *q & 0x7f;
 	int			shift = 7;
 
 	while (*q++ & 0x80)
 	{
-		v |= (uint32_t) (*q & 0x7f) << shift;
+		v |= (uint64_t) (*q & 0x7f) << shift;
 		shift += 7;
 	}
 	*p = q;
@@ -195,8 +198,8 @@ pm_segments_body(const PmTemplate *tpl, const PmSegment *dir,
 static inline bool
 pm_segments_next(const PmTemplate *tpl, PmSegmentIter *it, PmSegment *seg)
 {
-	uint32_t	v;
-	uint32_t	arg;
+	uint64_t	v;
+	uint64_t	arg;
 
 	if (it->rest > 0)
 	{
@@ -216,24 +219,25 @@ pm_segments_next(const PmTemplate *tpl, PmSegmentIter *it, PmSegment *seg)
 	{
 		case PM_OP_LITERAL:
 			seg->kind = PM_SEG_LITERAL;
-			seg->len = arg;
+			seg->len = (uint32_t) arg;
 			break;
 		case PM_OP_KEYWORD:
 			seg->kind = PM_SEG_KEYWORD;
-			seg->keyword = arg;
+			seg->keyword = (uint32_t) arg;
 			seg->len = tpl->keywords[arg].len;
 			break;
 		default:
 			seg->kind = PM_SEG_DIRECTIVE;
-			seg->len = arg;
-			it->line_no += pm_read_varint(&it->p);
+			seg->len = (uint32_t) (arg >> 1);
+			it->line_no += (arg & 1) ? 1 : (uint32_t) pm_read_varint(&it->p);
 			seg->line_no = it->line_no;
 			seg->indent_len = 0;
-			while (seg->indent_len < arg &&
+			while (seg->indent_len < seg->len &&
 				   pm_is_space(tpl->pool[it->pos + seg->indent_len]))
 				seg->indent_len++;
 			seg->is_static = (v & 3) == PM_OP_DIRECTIVE;
-			seg->body_code_len = seg->is_static ? 0 : pm_read_varint(&it->p);
+			seg->body_code_len = seg->is_static ? 0 :
+				(uint32_t) pm_read_varint(&it->p);
 			seg->body_code = (uint32_t) (it->p - tpl->code);
 			it->p += seg->body_code_len;
 			break;

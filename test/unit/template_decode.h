@@ -92,7 +92,8 @@ dec_push(TSeg **arr, uint32_t *n, uint32_t kind, uint32_t off, uint32_t len,
 }
 
 static bool
-dec_varint(const PmTemplate *tpl, uint32_t *at, uint32_t end, uint32_t *v)
+dec_varint64(const PmTemplate *tpl, uint32_t *at, uint32_t end, uint64_t *v,
+			 uint64_t max)
 {
 	uint64_t	r = 0;
 	int			shift = 0;
@@ -105,13 +106,24 @@ dec_varint(const PmTemplate *tpl, uint32_t *at, uint32_t end, uint32_t *v)
 		shift += 7;
 		if (!(b & 0x80))
 		{
-			if (r > UINT32_MAX)
+			if (r > max)
 				return false;
-			*v = (uint32_t) r;
+			*v = r;
 			return true;
 		}
 	}
 	return false;
+}
+
+static bool
+dec_varint(const PmTemplate *tpl, uint32_t *at, uint32_t end, uint32_t *v)
+{
+	uint64_t	r;
+
+	if (!dec_varint64(tpl, at, end, &r, UINT32_MAX))
+		return false;
+	*v = (uint32_t) r;
+	return true;
 }
 
 #define DEC_FAIL(msg) do { d->error = (msg); d->error_at = at; return false; } while (0)
@@ -126,12 +138,16 @@ dec_list(const PmTemplate *tpl, Decoded *d, uint32_t at, uint32_t end,
 {
 	while (at < end)
 	{
-		uint32_t	v;
+		uint64_t	v;
 		uint32_t	arg;
 
-		if (!dec_varint(tpl, &at, end, &v))
+		if (!dec_varint64(tpl, &at, end, &v, ((uint64_t) 1 << 35) - 1))
 			DEC_FAIL("truncated or oversized varint");
-		arg = v >> 2;
+		if ((v & 3) < PM_OP_DIRECTIVE && (v >> 2) > UINT32_MAX)
+			DEC_FAIL("oversized literal or keyword");
+		arg = (uint32_t) (v >> 2);
+		if ((v & 3) >= PM_OP_DIRECTIVE)
+			arg = (uint32_t) (v >> 3);
 		switch (v & 3)
 		{
 			case PM_OP_LITERAL:
@@ -180,7 +196,9 @@ dec_list(const PmTemplate *tpl, Decoded *d, uint32_t at, uint32_t end,
 						DEC_FAIL("directive inside a directive's body");
 					if ((uint64_t) pos + arg > tpl->pool_len)
 						DEC_FAIL("directive past the end of the pool");
-					if (!dec_varint(tpl, &at, end, &delta))
+					if ((v >> 2) & 1)
+						delta = 1;
+					else if (!dec_varint(tpl, &at, end, &delta))
 						DEC_FAIL("directive without a line number");
 					memset(&dir, 0, sizeof(dir));
 					*line_no += delta;

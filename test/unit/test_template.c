@@ -29,6 +29,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -204,6 +205,7 @@ typedef struct TestBlock
 {
 	char	   *ptr;
 	size_t		size;
+	bool		dead;			/* given back by resize or release */
 } TestBlock;
 
 typedef struct TestArena
@@ -215,6 +217,8 @@ typedef struct TestArena
 	size_t		ncalls;			/* allocation requests, failed ones too */
 	size_t		nrefused;		/* requests answered with NULL */
 	size_t		bytes;			/* total bytes handed out */
+	size_t		live;			/* bytes not given back (resize/release) */
+	size_t		peak;			/* the most live at any time */
 	long		fail_at;		/* -1: never fail */
 } TestArena;
 
@@ -254,9 +258,78 @@ arena_alloc(void *ctx, size_t size)
 	memset(p + size, GUARD_BYTE, GUARD_SIZE);
 	arena->blocks[arena->nblocks].ptr = p;
 	arena->blocks[arena->nblocks].size = size;
+	arena->blocks[arena->nblocks].dead = false;
 	arena->nblocks++;
 	arena->bytes += size;
+	arena->live += size;
+	if (arena->live > arena->peak)
+		arena->peak = arena->live;
 	return p;
+}
+
+/* The block starting at ptr, or NULL (a failed check). */
+static TestBlock *
+arena_find(TestArena *arena, void *ptr)
+{
+	size_t		i;
+
+	for (i = arena->nblocks; i-- > 0;)
+	{
+		if (arena->blocks[i].ptr == ptr && !arena->blocks[i].dead)
+			return &arena->blocks[i];
+	}
+	check(false, __LINE__, "the parser resized or released a block it was not given");
+	return NULL;
+}
+
+/* resize: a new block, the old one given back (its bytes poisoned) */
+static void *
+arena_resize(void *ctx, void *ptr, size_t size)
+{
+	TestArena  *arena = (TestArena *) ctx;
+	TestBlock  *b = arena_find(arena, ptr);
+	size_t		old_size;
+	char	   *p;
+
+	if (b == NULL)
+		return NULL;
+	old_size = b->size;
+	p = arena_alloc(ctx, size);
+	if (p == NULL)
+		return NULL;
+	b = arena_find(arena, ptr);	/* arena_alloc may move the array */
+	memcpy(p, ptr, old_size < size ? old_size : size);
+	memset(ptr, FILL_BYTE, old_size);
+	b->dead = true;
+	arena->live -= old_size;
+	return p;
+}
+
+static void
+arena_release(void *ctx, void *ptr)
+{
+	TestArena  *arena = (TestArena *) ctx;
+	TestBlock  *b = arena_find(arena, ptr);
+
+	if (b == NULL)
+		return;
+	memset(ptr, FILL_BYTE, b->size);
+	arena->live -= b->size;
+	b->dead = true;
+}
+
+/* The size of the live block at ptr (0 when unknown). */
+static size_t
+arena_block_size(TestArena *arena, const void *ptr)
+{
+	size_t		i;
+
+	for (i = arena->nblocks; i-- > 0;)
+	{
+		if (arena->blocks[i].ptr == ptr && !arena->blocks[i].dead)
+			return arena->blocks[i].size;
+	}
+	return 0;
 }
 
 static void
@@ -2131,6 +2204,168 @@ test_max_length(void)
 
 
 /* ------------------------------------------------------------------------
+ * Memory and the check hook
+ *
+ * With the resize and release hooks (the server's repalloc and pfree), a
+ * parse keeps at most 3 bytes per byte of text live at any time (the pool
+ * is one), and leaves its pool, code and keywords at their exact sizes.
+ * The check hook is called at least once per PM_CHECK_INTERVAL bytes of
+ * text, and may leave the parse with a longjmp (as a cancel does in the
+ * server): the parse then holds nothing but the arena's blocks.
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct CheckCounter
+{
+	TestArena	arena;			/* first: the hook's ctx is the arena */
+	size_t		calls;
+	long		jump_at;
+	jmp_buf		jump;
+} CheckCounter;
+
+static void
+count_check(void *ctx)
+{
+	CheckCounter *cc = (CheckCounter *) ctx;
+
+	if (cc->jump_at >= 0 && cc->calls == (size_t) cc->jump_at)
+		longjmp(cc->jump, 1);
+	cc->calls++;
+}
+
+static void
+counter_init(CheckCounter *cc)
+{
+	arena_init(&cc->arena, -1);
+	cc->arena.allocator.ctx = cc;	/* arena_* take the arena: it is first */
+	cc->arena.allocator.resize = arena_resize;
+	cc->arena.allocator.release = arena_release;
+	cc->arena.allocator.check = count_check;
+	cc->calls = 0;
+	cc->jump_at = -1;
+}
+
+/* A text of about n bytes: shape repeated. */
+static void
+repeat_to(StrBuf *sb, const char *shape, size_t n)
+{
+	size_t		len = strlen(shape);
+
+	sb_init(sb);
+	sb_repeat(sb, shape, n / len);
+}
+
+static void
+test_memory_and_checks(void)
+{
+	static const struct
+	{
+		const char *what;
+		const char *shape;
+	}			shapes[] = {
+		{"//\\n", "//\n"},
+		{"[A]", "[A]"},
+		{"[A]x", "[A]x"},
+		{"x\\n", "x\n"},
+		{"//include a\\n", "//include a\n"},
+		{"//x [A]\\n", "//x [A]\n"},
+		{"#\\n (comment lines)", "#\n"},
+		{"<!--\\n-->x", "<!--\n-->x"},
+		{"\\r\\n", "\r\n"},
+		{"<", "<"},
+		{"[", "["},
+		{"mix", "Hello [NAME],\n//include a\n# c\n<!-- c\n-->x\r\n//note [A]\n"},
+	};
+	size_t		i;
+	const size_t n = 3 * 1024 * 1024;
+
+	begin_group("memory and the check hook");
+
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+	{
+		CheckCounter cc;
+		StrBuf		text;
+		PmTemplate *tpl;
+		char	   *copy;
+
+		repeat_to(&text, shapes[i].shape, n);
+		copy = exact_copy(text.data, text.len);
+		counter_init(&cc);
+		tpl = pm_template_parse(copy, text.len, &cc.arena.allocator);
+		if (check(tpl != NULL, __LINE__, "%s: parse returned NULL", shapes[i].what))
+		{
+			printf("      %-24s %4.1f MB: peak %.2f x the text, %.2f x kept, "
+				   "%zu checks\n", shapes[i].what, text.len / 1048576.0,
+				   (double) cc.arena.peak / text.len,
+				   (double) cc.arena.live / text.len, cc.calls);
+			check(cc.arena.peak <= 3 * text.len, __LINE__,
+				  "%s: %zu bytes live at the peak for %zu bytes of text",
+				  shapes[i].what, cc.arena.peak, text.len);
+			check(cc.calls >= text.len / PM_CHECK_INTERVAL, __LINE__,
+				  "%s: %zu calls of the check hook for %zu bytes",
+				  shapes[i].what, cc.calls, text.len);
+			/* exact sizes: no room left over from growth */
+			check(arena_block_size(&cc.arena, tpl->pool) == tpl->pool_len + 1,
+				  __LINE__, "%s: pool block of %zu bytes for %u", shapes[i].what,
+				  arena_block_size(&cc.arena, tpl->pool), tpl->pool_len + 1);
+			check(arena_block_size(&cc.arena, tpl->code) ==
+				  (tpl->code_len ? tpl->code_len : 1), __LINE__,
+				  "%s: code block of %zu bytes for %u", shapes[i].what,
+				  arena_block_size(&cc.arena, tpl->code), tpl->code_len);
+			check(tpl->nkeywords == 0 ||
+				  arena_block_size(&cc.arena, tpl->keywords) ==
+				  tpl->nkeywords * sizeof(PmKeyword), __LINE__,
+				  "%s: keywords block of %zu bytes for %u keywords",
+				  shapes[i].what, arena_block_size(&cc.arena, tpl->keywords),
+				  tpl->nkeywords);
+			check(template_is_well_formed(tpl), __LINE__, "%s: malformed",
+				  shapes[i].what);
+		}
+		arena_free(&cc.arena, __LINE__);
+
+		/* a longjmp out of the check hook half-way leaves nothing behind */
+		if (cc.calls > 0)
+		{
+			size_t		calls = cc.calls;
+			PmTemplate *volatile got = NULL;
+			bool		jumped = false;
+
+			counter_init(&cc);
+			cc.jump_at = (long) (calls / 2);
+			if (setjmp(cc.jump) == 0)
+				got = pm_template_parse(copy, text.len, &cc.arena.allocator);
+			else
+				jumped = true;
+			check(jumped && got == NULL, __LINE__,
+				  "%s: the parse did not stop at check %ld of %zu",
+				  shapes[i].what, cc.jump_at, calls);
+			arena_free(&cc.arena, __LINE__);
+		}
+		free(copy);
+		sb_free(&text);
+	}
+
+	/* without a check hook, resize or release: the same template */
+	{
+		TestArena	arena;
+		StrBuf		text;
+		PmTemplate *tpl;
+
+		repeat_to(&text, "a [B] c\n//include [D]\n", 100000);
+		tpl = parse_checked(__LINE__, &arena, text.data, text.len);
+		if (tpl != NULL)
+			check(tpl->nkeywords == 2 && tpl->ndirectives == text.len / 22,
+				  __LINE__, "%u keywords, %u directives", tpl->nkeywords,
+				  tpl->ndirectives);
+		arena_free(&arena, __LINE__);
+		sb_free(&text);
+	}
+
+	end_group();
+}
+
+
+/* ------------------------------------------------------------------------
  * Large inputs: the parser must be linear.  No timing is asserted; the
  * times are printed for information.
  * ------------------------------------------------------------------------
@@ -2830,6 +3065,7 @@ main(int argc, char **argv)
 	test_directive_split();
 	test_allocation_failures();
 	test_max_length();
+	test_memory_and_checks();
 	test_large_inputs();
 	test_gem_conformance(gem_cases);
 
