@@ -74,7 +74,7 @@ tapcheck:
 
 # Unit tests of the parser, built without the server.
 UNIT_CFLAGS = -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare
-test/unit/test_template: test/unit/test_template.c src/pm_template.c src/pm_template.h
+test/unit/test_template: test/unit/test_template.c test/unit/template_decode.h src/pm_template.c src/pm_template.h
 	$(CC) $(UNIT_CFLAGS) -I$(srcdir)/src -o $@ test/unit/test_template.c src/pm_template.c -lxxhash
 
 unitcheck: test/unit/test_template
@@ -93,8 +93,8 @@ FUZZ_SECONDS = 0
 FUZZ_MAX_LEN = 8192
 FUZZ_SEED = 1
 FUZZ_JOBS = 1
-test/fuzz/fuzz_template: test/fuzz/fuzz_template.c src/pm_template.c src/pm_template.h
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(srcdir)/src -o $@ test/fuzz/fuzz_template.c src/pm_template.c
+test/fuzz/fuzz_template: test/fuzz/fuzz_template.c test/unit/template_decode.h src/pm_template.c src/pm_template.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(srcdir)/src -I$(srcdir)/test/unit -o $@ test/fuzz/fuzz_template.c src/pm_template.c
 
 fuzzcheck: test/fuzz/fuzz_template
 	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MAX_LEN=$(FUZZ_MAX_LEN) \

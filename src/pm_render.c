@@ -242,20 +242,20 @@ pm_emit_keyword(PmRenderState *state, StringInfo buf, const PmTemplate *tpl,
 	}
 }
 
-/* Append literal and keyword segments segs[0..n) to buf. */
+/* Append the literal and keyword segments left in *it to buf. */
 static void
 pm_emit_segments(PmRenderState *state, StringInfo buf, const PmTemplate *tpl,
-				 const PmSegment *segs, uint32 n, const PmSlot *slots,
+				 PmSegmentIter *it, const PmSlot *slots,
 				 const char *prompt_id)
 {
-	uint32		i;
+	PmSegment	seg;
 
-	for (i = 0; i < n; i++)
+	while (pm_segments_next(tpl, it, &seg))
 	{
-		if (segs[i].kind == PM_SEG_LITERAL)
-			pm_append(state, buf, tpl->pool + segs[i].off, segs[i].len);
-		else if (segs[i].kind == PM_SEG_KEYWORD)
-			pm_emit_keyword(state, buf, tpl, slots, segs[i].off, prompt_id);
+		if (seg.kind == PM_SEG_LITERAL)
+			pm_append(state, buf, tpl->pool + seg.off, seg.len);
+		else if (seg.kind == PM_SEG_KEYWORD)
+			pm_emit_keyword(state, buf, tpl, slots, seg.keyword, prompt_id);
 	}
 }
 
@@ -450,10 +450,11 @@ pm_enter_include_id(PmRenderState *state, const char *arg, size_t arg_len,
 /* Run one directive line of the template rendered at depth. */
 static void
 pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
-				 const PmDirective *dir, const PmSlot *slots, int depth)
+				 const PmSegment *dir, const PmSlot *slots, int depth)
 {
 	const char *prompt_id = state->chain_ids[depth];
-	const PmSegment *body = tpl->body_segments + dir->body_first;
+	PmSegmentIter body;
+	PmSegment	seg;
 	const char *name;
 	const char *arg;
 	size_t		name_len;
@@ -463,24 +464,15 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 
 	/* the line with its keywords filled in */
 	initStringInfo(&line);
-	pm_emit_segments(state, &line, tpl, body, dir->body_count, slots, prompt_id);
-	if (dir->is_static)
-	{
-		name = tpl->pool + dir->name_off;
-		name_len = dir->name_len;
-		arg = tpl->pool + dir->arg_off;
-		arg_len = dir->arg_len;
-		nargs = dir->nargs;
-	}
-	else
-		nargs = pm_directive_split(line.data, line.len, &name, &name_len,
-								   &arg, &arg_len);
+	pm_segments_body(tpl, dir, &body);
+	pm_emit_segments(state, &line, tpl, &body, slots, prompt_id);
+	nargs = pm_directive_split(line.data, line.len, &name, &name_len,
+							   &arg, &arg_len);
 
 	if (pm_is_include(name, name_len))
 	{
 		PmCompiledPrompt *included;
 		bool		unfilled = false;
-		uint32		i;
 
 		if (nargs != 1)
 			ereport(ERROR,
@@ -491,13 +483,14 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 					 errdetail("The line reads \"%s\".", line.data)));
 
 		/* did a keyword of the line stay as written? */
-		for (i = 0; i < dir->body_count; i++)
+		pm_segments_body(tpl, dir, &body);
+		while (pm_segments_next(tpl, &body, &seg))
 		{
-			if (body[i].kind == PM_SEG_KEYWORD && slots[body[i].off].rank < 0)
+			if (seg.kind == PM_SEG_KEYWORD && slots[seg.keyword].rank < 0)
 				unfilled = true;
 		}
 
-		pm_append(state, state->out, tpl->pool + dir->indent_off, dir->indent_len);
+		pm_append(state, state->out, tpl->pool + dir->off, dir->indent_len);
 		included = pm_enter_include_id(state, arg, arg_len, depth + 1,
 									   dir->line_no, unfilled);
 		if (included != NULL)
@@ -519,7 +512,7 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 				 errhint("Set prompt_manager.unknown_directive to keep to leave such lines in the text.")));
 	else
 	{
-		pm_append(state, state->out, tpl->pool + dir->indent_off, dir->indent_len);
+		pm_append(state, state->out, tpl->pool + dir->off, dir->indent_len);
 		pm_append(state, state->out, line.data, line.len);
 	}
 	pfree(line.data);
@@ -537,7 +530,8 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 	PmRenderFrame frame;
 	PmSlot	   *slots = NULL;
 	Size		need = tpl->literal_bytes;
-	uint32		i;
+	PmSegmentIter it;
+	PmSegment	seg;
 
 	check_stack_depth();
 
@@ -554,16 +548,15 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 	}
 
 	/* reserve this level's output at once (includes add theirs) */
-	for (i = 0; i < tpl->nsegments; i++)
+	pm_segments_begin(tpl, &it);
+	while (tpl->nkeywords > 0 && pm_segments_next(tpl, &it, &seg))
 	{
-		const PmSegment *seg = &tpl->segments[i];
-
-		if (seg->kind != PM_SEG_KEYWORD)
+		if (seg.kind != PM_SEG_KEYWORD)
 			continue;
-		if (slots[seg->off].rank >= 0)
-			need += slots[seg->off].value_len;
+		if (slots[seg.keyword].rank >= 0)
+			need += slots[seg.keyword].value_len;
 		else if (pm_missing_parameter == PM_MISSING_KEEP)
-			need += tpl->keywords[seg->off].len;
+			need += seg.len;
 	}
 	if (state->line_sink == NULL)
 	{
@@ -571,24 +564,23 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 		enlargeStringInfo(state->out, (int) need);
 	}
 
-	for (i = 0; i < tpl->nsegments; i++)
+	pm_segments_begin(tpl, &it);
+	while (pm_segments_next(tpl, &it, &seg))
 	{
-		const PmSegment *seg = &tpl->segments[i];
-
 		CHECK_FOR_INTERRUPTS();
 		if (++state->ticks % PM_TIMEOUT_CHECK_INTERVAL == 0)
 			pm_check_timeout(state);
 
-		switch (seg->kind)
+		switch (seg.kind)
 		{
 			case PM_SEG_LITERAL:
-				pm_append(state, state->out, tpl->pool + seg->off, seg->len);
+				pm_append(state, state->out, tpl->pool + seg.off, seg.len);
 				break;
 			case PM_SEG_KEYWORD:
-				pm_emit_keyword(state, state->out, tpl, slots, seg->off, prompt_id);
+				pm_emit_keyword(state, state->out, tpl, slots, seg.keyword, prompt_id);
 				break;
 			case PM_SEG_DIRECTIVE:
-				pm_run_directive(state, tpl, &tpl->directives[seg->off], slots, depth);
+				pm_run_directive(state, tpl, &seg, slots, depth);
 				break;
 		}
 	}
@@ -807,50 +799,49 @@ pm_collect_keywords(PmRenderState *state, PmKeywordSet *set,
 	const PmTemplate *tpl = prompt->tpl;
 	PmKeywordsWalked *walked;
 	int			height = 0;
-	uint32		i;
+	PmSegmentIter it;
+	PmSegment	seg;
 
 	check_stack_depth();
-	for (i = 0; i < tpl->nsegments; i++)
+	pm_segments_begin(tpl, &it);
+	while (pm_segments_next(tpl, &it, &seg))
 	{
-		const PmSegment *seg = &tpl->segments[i];
-		const PmDirective *dir;
-		uint32		j;
+		PmSegmentIter body;
+		PmSegment	b;
+		const char *name;
+		const char *arg;
+		size_t		name_len;
+		size_t		arg_len;
 
 		CHECK_FOR_INTERRUPTS();
-		if (seg->kind == PM_SEG_KEYWORD)
+		if (seg.kind == PM_SEG_KEYWORD)
 		{
-			const PmKeyword *kw = &tpl->keywords[seg->off];
-
-			pm_keyword_set_add(set, tpl->pool + kw->off, kw->len);
+			pm_keyword_set_add(set, tpl->pool + seg.off, seg.len);
 			continue;
 		}
-		if (seg->kind != PM_SEG_DIRECTIVE)
+		if (seg.kind != PM_SEG_DIRECTIVE)
 			continue;
 
-		dir = &tpl->directives[seg->off];
-		for (j = 0; j < dir->body_count; j++)
+		pm_segments_body(tpl, &seg, &body);
+		while (pm_segments_next(tpl, &body, &b))
 		{
-			const PmSegment *b = &tpl->body_segments[dir->body_first + j];
-
-			if (b->kind == PM_SEG_KEYWORD)
-			{
-				const PmKeyword *kw = &tpl->keywords[b->off];
-
-				pm_keyword_set_add(set, tpl->pool + kw->off, kw->len);
-			}
+			if (b.kind == PM_SEG_KEYWORD)
+				pm_keyword_set_add(set, tpl->pool + b.off, b.len);
 		}
 
 		/* follow includes whose target is known without parameters */
-		if (dir->is_static && dir->nargs == 1 &&
-			pm_is_include(tpl->pool + dir->name_off, dir->name_len))
+		if (seg.is_static &&
+			pm_directive_split(tpl->pool + seg.off + seg.indent_len,
+							   seg.len - seg.indent_len, &name, &name_len,
+							   &arg, &arg_len) == 1 &&
+			pm_is_include(name, name_len))
 		{
 			PmCompiledPrompt *child;
 			PmKeywordsWalked *done;
 			int			below;
 
-			child = pm_enter_include_id(state, tpl->pool + dir->arg_off,
-										dir->arg_len, depth + 1,
-										dir->line_no, false);
+			child = pm_enter_include_id(state, arg, arg_len, depth + 1,
+										seg.line_no, false);
 			if (child == NULL)
 			{
 				height = Max(height, 1);

@@ -9,8 +9,15 @@
  *
  * The text is copied once, into the template's pool, without its HTML
  * comments; the line walk then moves the kept lines down over the dropped
- * ones, in place.  Literal segments, keyword names and directive words all
- * point into that one buffer.
+ * ones, in place, and appends the segments of each kept line to the code
+ * (see pm_template.h for its encoding).
+ *
+ * Memory: the pool, the code and the keywords are grown with the
+ * allocator's resize and cut to their exact size at the end, so a compile
+ * leaves the pool (at most the text), the code (at most about 0.7 bytes per
+ * byte of text, usually far less) and a few bytes per distinct keyword.
+ * Every loop over the input calls the allocator's check hook, so that the
+ * server can cancel a compile.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,24 +33,53 @@ typedef struct PmParser
 {
 	const PmAllocator *allocator;
 	PmTemplate *tpl;
-	uint32_t	segments_cap;
-	uint32_t	body_segments_cap;
+	uint32_t	code_cap;
 	uint32_t	keywords_cap;
-	uint32_t	directives_cap;
 	bool		failed;			/* an allocation returned NULL */
+	size_t		work;			/* since the last call of the check hook */
+
+	uint32_t	pending_literal;	/* literal bytes not yet in the code */
+	bool		in_body;		/* appending a directive's body */
+	uint32_t	last_line_no;	/* of the last directive */
 
 	/*
 	 * Newlines inside removed HTML comments: the line starting after pool
-	 * position pos is lines further down in the source text.
+	 * position pos is lines further down in the source text.  Entry i is
+	 * the 8 bytes (pos, lines) that end 8 * i bytes before shifts_end, in
+	 * the pool's own free tail: a comment that holds a newline is at least
+	 * 8 bytes ("<!--\n-->") that the kept text does not take, so the
+	 * entries never meet the kept text (nor its final NUL), and cost no
+	 * memory of their own.
 	 */
-	struct PmLineShift
-	{
-		uint32_t	pos;
-		uint32_t	lines;
-	}		   *line_shifts;
+	char	   *shifts_end;		/* tpl->pool + the text's length + 1 */
 	uint32_t	nline_shifts;
-	uint32_t	line_shifts_cap;
 } PmParser;
+
+/* Line shift i: its pool position and number of lines. */
+static inline uint32_t
+pm_shift_pos(const PmParser *parser, uint32_t i)
+{
+	uint32_t	v;
+
+	memcpy(&v, parser->shifts_end - 8 * (i + 1), 4);
+	return v;
+}
+
+static inline uint32_t
+pm_shift_lines(const PmParser *parser, uint32_t i)
+{
+	uint32_t	v;
+
+	memcpy(&v, parser->shifts_end - 8 * (i + 1) + 4, 4);
+	return v;
+}
+
+static inline void
+pm_shift_set(PmParser *parser, uint32_t i, uint32_t pos, uint32_t lines)
+{
+	memcpy(parser->shifts_end - 8 * (i + 1), &pos, 4);
+	memcpy(parser->shifts_end - 8 * (i + 1) + 4, &lines, 4);
+}
 
 static void *
 pm_alloc(PmParser *parser, size_t size)
@@ -59,33 +95,177 @@ pm_alloc(PmParser *parser, size_t size)
 }
 
 /*
- * Make room for one more element in a growable array, doubling its
- * capacity.  The allocator has no free: the old array stays in the caller's
- * memory until that is released, which at most doubles the space used.
+ * Resize ptr (old_size bytes, or NULL) to size bytes, with the allocator's
+ * realloc when it has one, else with a new block (the old one is kept).
+ */
+static void *
+pm_realloc(PmParser *parser, void *ptr, size_t old_size, size_t size)
+{
+	void	   *new_ptr;
+
+	if (parser->failed)
+		return NULL;
+	if (ptr == NULL)
+		return pm_alloc(parser, size);
+	if (size == 0)
+		size = 1;
+	if (parser->allocator->resize != NULL)
+	{
+		new_ptr = parser->allocator->resize(parser->allocator->ctx, ptr, size);
+		if (new_ptr == NULL)
+			parser->failed = true;
+		return new_ptr;
+	}
+	if (size <= old_size)
+		return ptr;
+	new_ptr = pm_alloc(parser, size);
+	if (new_ptr != NULL)
+		memcpy(new_ptr, ptr, old_size);
+	return new_ptr;
+}
+
+/* Give ptr back, when the allocator can. */
+static void
+pm_free(PmParser *parser, void *ptr)
+{
+	if (ptr != NULL && parser->allocator->release != NULL)
+		parser->allocator->release(parser->allocator->ctx, ptr);
+}
+
+/*
+ * Count n units of work (bytes, lines...) and call the check hook every
+ * PM_CHECK_INTERVAL of them.  The hook may not return.
+ */
+static inline void
+pm_progress(PmParser *parser, size_t n)
+{
+	parser->work += n;
+	if (parser->work >= PM_CHECK_INTERVAL)
+	{
+		parser->work = 0;
+		if (parser->allocator->check != NULL)
+			parser->allocator->check(parser->allocator->ctx);
+	}
+}
+
+/*
+ * Make room for more elements in a growable array, growing its capacity
+ * by half (with the allocator's resize no old copy is kept; when resize
+ * copies, old and new together stay under 2.5 times what is used).  The
+ * array is cut to its exact size at the end of the parse.
  */
 static bool
 pm_grow(PmParser *parser, void **array, uint32_t *cap, uint32_t count,
-		size_t elem_size)
+		uint32_t more, size_t elem_size)
 {
 	uint32_t	new_cap;
 	void	   *new_array;
 
-	if (count < *cap)
+	if ((uint64_t) count + more <= *cap)
 		return true;
-	if (*cap >= UINT32_MAX / 2)
+	if (*cap >= UINT32_MAX / 4)
 	{
 		parser->failed = true;
 		return false;
 	}
-	new_cap = *cap ? *cap * 2 : 16;
-	new_array = pm_alloc(parser, (size_t) new_cap * elem_size);
+	new_cap = *cap ? *cap + *cap / 2 : 16;
+	while ((uint64_t) count + more > new_cap)
+		new_cap += new_cap / 2;
+	new_array = pm_realloc(parser, *array, (size_t) *cap * elem_size,
+						   (size_t) new_cap * elem_size);
 	if (new_array == NULL)
 		return false;
-	if (count > 0)
-		memcpy(new_array, *array, (size_t) count * elem_size);
 	*array = new_array;
 	*cap = new_cap;
 	return true;
+}
+
+/* Cut *array from cap to exactly count elements. */
+static void
+pm_trim(PmParser *parser, void **array, uint32_t cap, uint32_t count,
+		size_t elem_size)
+{
+	void	   *new_array;
+
+	if (*array == NULL || count == cap || parser->allocator->resize == NULL)
+		return;
+	new_array = pm_realloc(parser, *array, (size_t) cap * elem_size,
+						   (size_t) count * elem_size);
+	if (new_array != NULL)
+		*array = new_array;
+}
+
+/* Append v to the code as a LEB128 varint. */
+static void
+pm_emit_varint(PmParser *parser, uint64_t v)
+{
+	PmTemplate *tpl = parser->tpl;
+
+	if (!pm_grow(parser, (void **) &tpl->code, &parser->code_cap,
+				 tpl->code_len, 5, 1))
+		return;
+	while (v >= 0x80)
+	{
+		tpl->code[tpl->code_len++] = (uint8_t) (v | 0x80);
+		v >>= 7;
+	}
+	tpl->code[tpl->code_len++] = (uint8_t) v;
+}
+
+/* Write v as a varint to buf; returns its length (at most 5). */
+static uint32_t
+pm_put_varint(uint8_t *buf, uint64_t v)
+{
+	uint32_t	n = 0;
+
+	while (v >= 0x80)
+	{
+		buf[n++] = (uint8_t) (v | 0x80);
+		v >>= 7;
+	}
+	buf[n++] = (uint8_t) v;
+	return n;
+}
+
+/* Put the literal bytes seen so far into the code, as one operation. */
+static void
+pm_flush_literal(PmParser *parser)
+{
+	PmTemplate *tpl = parser->tpl;
+
+	if (parser->pending_literal == 0)
+		return;
+	pm_emit_varint(parser, (parser->pending_literal << 2) | PM_OP_LITERAL);
+	if (parser->in_body)
+		tpl->nbody_segments++;
+	else
+	{
+		tpl->nsegments++;
+		tpl->literal_bytes += parser->pending_literal;
+	}
+	parser->pending_literal = 0;
+}
+
+/*
+ * The next len bytes of the pool are literal: they merge with the literal
+ * bytes before them, the pool holding the segments in order.
+ */
+static inline void
+pm_add_literal(PmParser *parser, uint32_t len)
+{
+	parser->pending_literal += len;
+}
+
+/* The next bytes of the pool are a use of keyword k. */
+static void
+pm_add_keyword(PmParser *parser, uint32_t k)
+{
+	pm_flush_literal(parser);
+	pm_emit_varint(parser, (k << 2) | PM_OP_KEYWORD);
+	if (parser->in_body)
+		parser->tpl->nbody_segments++;
+	else
+		parser->tpl->nsegments++;
 }
 
 /* Characters allowed between the brackets of a keyword: [A-Z _|] */
@@ -112,7 +292,7 @@ pm_is_keyword(const char *name, size_t len)
 
 /* Count the newlines in text[0..len). */
 static uint32_t
-pm_count_newlines(const char *text, size_t len)
+pm_count_newlines(PmParser *parser, const char *text, size_t len)
 {
 	uint32_t	n = 0;
 	const char *p = text;
@@ -122,15 +302,36 @@ pm_count_newlines(const char *text, size_t len)
 	{
 		n++;
 		p++;
+		pm_progress(parser, 16);
 	}
 	return n;
+}
+
+/* The first "<!--" (or "-->" for close) in [p, end), or NULL. */
+static const char *
+pm_find_marker(PmParser *parser, const char *p, const char *end, bool close)
+{
+	const char *start = p;
+	char		first = close ? '-' : '<';
+	const char *marker = close ? "-->" : "<!--";
+	size_t		mlen = close ? 3 : 4;
+
+	while ((p = memchr(p, first, end - p)) != NULL)
+	{
+		if ((size_t) (end - p) >= mlen && memcmp(p, marker, mlen) == 0)
+			break;
+		p++;
+		pm_progress(parser, 16);
+	}
+	pm_progress(parser, (p ? p : end) - start);
+	return p;
 }
 
 /*
  * Copy text to dst without its HTML comments (non-greedy "<!--.*?-->",
  * across lines).  An opening "<!--" without a closing "-->" stays, and so
  * does everything after it.  Comments that held newlines are recorded in
- * parser->line_shifts.  Returns the number of bytes written.
+ * the pool's tail (see PmParser).  Returns the number of bytes written.
  */
 static size_t
 pm_strip_html_comments(PmParser *parser, const char *text, size_t len,
@@ -138,39 +339,18 @@ pm_strip_html_comments(PmParser *parser, const char *text, size_t len,
 {
 	size_t		pos = 0;
 	size_t		out = 0;
+	const char *end = text + len;
 
-	while (pos < len)
+	while (pos < len && !parser->failed)
 	{
-		const char *open = NULL;
+		const char *open;
 		const char *close = NULL;
-		const char *p = text + pos;
-		const char *end = text + len;
 		uint32_t	newlines;
 
-		/* find the next "<!--" */
-		while ((p = memchr(p, '<', end - p)) != NULL)
-		{
-			if (end - p >= 4 && memcmp(p, "<!--", 4) == 0)
-			{
-				open = p;
-				break;
-			}
-			p++;
-		}
-		/* and the first "-->" after it */
+		/* the next "<!--", and the first "-->" after it */
+		open = pm_find_marker(parser, text + pos, end, false);
 		if (open != NULL)
-		{
-			p = open + 4;
-			while ((p = memchr(p, '-', end - p)) != NULL)
-			{
-				if (end - p >= 3 && memcmp(p, "-->", 3) == 0)
-				{
-					close = p;
-					break;
-				}
-				p++;
-			}
-		}
+			close = pm_find_marker(parser, open + 4, end, true);
 		if (close == NULL)
 		{
 			/* no complete comment left: the rest is kept as it is */
@@ -182,14 +362,11 @@ pm_strip_html_comments(PmParser *parser, const char *text, size_t len,
 		out += open - (text + pos);
 		pos = (close + 3) - text;
 
-		newlines = pm_count_newlines(open, close - open);
-		if (newlines > 0 &&
-			pm_grow(parser, (void **) &parser->line_shifts,
-					&parser->line_shifts_cap, parser->nline_shifts,
-					sizeof(struct PmLineShift)))
+		newlines = pm_count_newlines(parser, open, close - open);
+		if (newlines > 0)
 		{
-			parser->line_shifts[parser->nline_shifts].pos = (uint32_t) out;
-			parser->line_shifts[parser->nline_shifts].lines = newlines;
+			/* 8 * entries <= bytes removed = pos - out: below the text */
+			pm_shift_set(parser, parser->nline_shifts, (uint32_t) out, newlines);
 			parser->nline_shifts++;
 		}
 	}
@@ -203,67 +380,45 @@ pm_strip_html_comments(PmParser *parser, const char *text, size_t len,
 static size_t
 pm_fold_crlf(PmParser *parser, char *buf, size_t len)
 {
-	size_t		in;
+	size_t		in = 0;
 	size_t		out = 0;
 	uint32_t	shift = 0;
 
-	for (in = 0; in < len; in++)
+	while (in < len)
 	{
-		while (shift < parser->nline_shifts && parser->line_shifts[shift].pos == in)
-			parser->line_shifts[shift++].pos = (uint32_t) out;
-		if (buf[in] == '\r' && in + 1 < len && buf[in + 1] == '\n')
-			continue;
-		buf[out++] = buf[in];
+		/* the bytes up to the next '\r' (or shift position) move as a block */
+		const char *cr = memchr(buf + in, '\r', len - in);
+		size_t		stop = cr ? (size_t) (cr - buf) : len;
+
+		while (shift < parser->nline_shifts && pm_shift_pos(parser, shift) <= stop)
+		{
+			pm_shift_set(parser, shift,
+						 (uint32_t) (out + (pm_shift_pos(parser, shift) - in)),
+						 pm_shift_lines(parser, shift));
+			shift++;
+		}
+		if (out != in)
+			memmove(buf + out, buf + in, stop - in);
+		out += stop - in;
+		pm_progress(parser, stop - in + 16);
+		in = stop;
+		if (in >= len)
+			break;
+		/* buf[in] is '\r': dropped when a '\n' follows */
+		if (!(in + 1 < len && buf[in + 1] == '\n'))
+			buf[out++] = '\r';
+		in++;
 	}
-	while (shift < parser->nline_shifts)
-		parser->line_shifts[shift++].pos = (uint32_t) out;
+	for (; shift < parser->nline_shifts; shift++)
+		pm_shift_set(parser, shift, (uint32_t) out, pm_shift_lines(parser, shift));
 	return out;
 }
 
-/* Append a literal, merging it into the previous one when contiguous. */
-static void
-pm_add_literal(PmParser *parser, PmSegment **segs, uint32_t *nsegs,
-			   uint32_t *cap, uint32_t off, uint32_t len)
-{
-	PmSegment  *last;
-
-	if (len == 0)
-		return;
-	if (*nsegs > 0)
-	{
-		last = &(*segs)[*nsegs - 1];
-		if (last->kind == PM_SEG_LITERAL && last->off + last->len == off)
-		{
-			last->len += len;
-			return;
-		}
-	}
-	if (!pm_grow(parser, (void **) segs, cap, *nsegs, sizeof(PmSegment)))
-		return;
-	(*segs)[*nsegs].kind = PM_SEG_LITERAL;
-	(*segs)[*nsegs].off = off;
-	(*segs)[*nsegs].len = len;
-	(*nsegs)++;
-}
-
-static void
-pm_add_segment(PmParser *parser, PmSegment **segs, uint32_t *nsegs,
-			   uint32_t *cap, PmSegmentKind kind, uint32_t off)
-{
-	if (!pm_grow(parser, (void **) segs, cap, *nsegs, sizeof(PmSegment)))
-		return;
-	(*segs)[*nsegs].kind = kind;
-	(*segs)[*nsegs].off = off;
-	(*segs)[*nsegs].len = 0;
-	(*nsegs)++;
-}
-
-/* Rebuild the keyword index with twice the slots. */
+/* Rebuild the keyword index with nslots slots. */
 static bool
-pm_keyword_index_grow(PmParser *parser)
+pm_keyword_index_build(PmParser *parser, uint32_t nslots)
 {
 	PmTemplate *tpl = parser->tpl;
-	uint32_t	nslots = (tpl->keyword_index_mask + 1) * 2;
 	uint32_t   *slots;
 	uint32_t	i;
 
@@ -279,7 +434,9 @@ pm_keyword_index_grow(PmParser *parser)
 		while (slots[slot] != 0)
 			slot = (slot + 1) & (nslots - 1);
 		slots[slot] = i + 1;
+		pm_progress(parser, 16);
 	}
+	pm_free(parser, tpl->keyword_index);
 	tpl->keyword_index = slots;
 	tpl->keyword_index_mask = nslots - 1;
 	return true;
@@ -320,10 +477,10 @@ pm_intern_keyword(PmParser *parser, uint32_t off, uint32_t len)
 
 	/* keep the index at most half full */
 	if ((tpl->nkeywords + 1) * 2 > tpl->keyword_index_mask + 1 &&
-		!pm_keyword_index_grow(parser))
+		!pm_keyword_index_build(parser, (tpl->keyword_index_mask + 1) * 2))
 		return 0;
 	if (!pm_grow(parser, (void **) &tpl->keywords, &parser->keywords_cap,
-				 tpl->nkeywords, sizeof(PmKeyword)))
+				 tpl->nkeywords, 1, sizeof(PmKeyword)))
 		return 0;
 
 	tpl->keywords[tpl->nkeywords].off = off;
@@ -339,12 +496,11 @@ pm_intern_keyword(PmParser *parser, uint32_t off, uint32_t len)
 }
 
 /*
- * Split pool[start..end) into literal and keyword segments, appended to
- * *segs.  Returns the number of keywords found.
+ * Append the literal and keyword segments of pool[start..end) to the code.
+ * Returns the number of keywords found.
  */
 static uint32_t
-pm_scan_keywords(PmParser *parser, uint32_t start, uint32_t end,
-				 PmSegment **segs, uint32_t *nsegs, uint32_t *cap)
+pm_scan_keywords(PmParser *parser, uint32_t start, uint32_t end)
 {
 	const char *pool = parser->tpl->pool;
 	uint32_t	lit_start = start;
@@ -363,14 +519,14 @@ pm_scan_keywords(PmParser *parser, uint32_t start, uint32_t end,
 		p = name_start + 1;
 		while (p < end && pm_is_keyword_char(pool[p]))
 			p++;
+		pm_progress(parser, p - pos + 16);
 		if (p < end && pool[p] == ']' && p > name_start + 1)
 		{
 			uint32_t	kw;
 
-			pm_add_literal(parser, segs, nsegs, cap, lit_start,
-						   name_start - lit_start);
+			pm_add_literal(parser, name_start - lit_start);
 			kw = pm_intern_keyword(parser, name_start, p + 1 - name_start);
-			pm_add_segment(parser, segs, nsegs, cap, PM_SEG_KEYWORD, kw);
+			pm_add_keyword(parser, kw);
 			nfound++;
 			lit_start = pos = p + 1;
 		}
@@ -380,7 +536,7 @@ pm_scan_keywords(PmParser *parser, uint32_t start, uint32_t end,
 			pos = p;
 		}
 	}
-	pm_add_literal(parser, segs, nsegs, cap, lit_start, end - lit_start);
+	pm_add_literal(parser, end - lit_start);
 	return nfound;
 }
 
@@ -429,51 +585,64 @@ pm_directive_split(const char *body, size_t len,
 	return nwords > 0 ? nwords - 1 : 0;
 }
 
-/* Compile one directive line: indent pool[ls..ns), body pool[ns..le). */
+/*
+ * Compile one directive line, pool[ls..le) with its body from ns: its
+ * header, and the operations of its body when the body has a keyword.
+ */
 static void
 pm_add_directive(PmParser *parser, uint32_t line_no, uint32_t ls,
 				 uint32_t ns, uint32_t le)
 {
 	PmTemplate *tpl = parser->tpl;
-	PmDirective *dir;
+	uint32_t	hdr;
+	uint32_t	nbody_before;
 	uint32_t	nkw;
+	uint32_t	delta = line_no - parser->last_line_no;
+	uint64_t	line_arg;
+	uint8_t		head[15];
+	uint32_t	head_len;
+	uint32_t	body_len;
 
-	if (!pm_grow(parser, (void **) &tpl->directives, &parser->directives_cap,
-				 tpl->ndirectives, sizeof(PmDirective)))
-		return;
-	dir = &tpl->directives[tpl->ndirectives];
-	memset(dir, 0, sizeof(PmDirective));
-	dir->line_no = line_no;
-	dir->indent_off = ls;
-	dir->indent_len = ns - ls;
-	dir->body_first = tpl->nbody_segments;
-
-	nkw = pm_scan_keywords(parser, ns, le, &tpl->body_segments,
-						   &tpl->nbody_segments, &parser->body_segments_cap);
+	pm_flush_literal(parser);
 	if (parser->failed)
 		return;
-	/* pm_scan_keywords may have reallocated: take the pointer again */
-	dir = &tpl->directives[tpl->ndirectives];
-	dir->body_count = tpl->nbody_segments - dir->body_first;
+	parser->last_line_no = line_no;
+	tpl->ndirectives++;
+	tpl->nsegments++;
 
+	/* the body's operations first, at hdr; dropped again when static */
+	hdr = tpl->code_len;
+	nbody_before = tpl->nbody_segments;
+	parser->in_body = true;
+	nkw = pm_scan_keywords(parser, ns, le);
+	pm_flush_literal(parser);
+	parser->in_body = false;
+	if (parser->failed)
+		return;
+
+	line_arg = ((uint64_t) (le - ls) << 1) | (delta == 1 ? 1 : 0);
 	if (nkw == 0)
 	{
-		const char *name;
-		const char *arg;
-		size_t		name_len;
-		size_t		arg_len;
-
-		dir->is_static = true;
-		dir->nargs = pm_directive_split(tpl->pool + ns, le - ns,
-										&name, &name_len, &arg, &arg_len);
-		dir->name_off = name ? (uint32_t) (name - tpl->pool) : ns;
-		dir->name_len = (uint32_t) name_len;
-		dir->arg_off = arg ? (uint32_t) (arg - tpl->pool) : ns;
-		dir->arg_len = (uint32_t) arg_len;
+		tpl->code_len = hdr;
+		tpl->nbody_segments = nbody_before + 1;
+		pm_emit_varint(parser, (line_arg << 2) | PM_OP_DIRECTIVE);
+		if (delta != 1)
+			pm_emit_varint(parser, delta);
+		return;
 	}
-	pm_add_segment(parser, &tpl->segments, &tpl->nsegments,
-				   &parser->segments_cap, PM_SEG_DIRECTIVE, tpl->ndirectives);
-	tpl->ndirectives++;
+
+	/* move the body up to make room for the header in front of it */
+	body_len = tpl->code_len - hdr;
+	head_len = pm_put_varint(head, (line_arg << 2) | PM_OP_DIRECTIVE_KW);
+	if (delta != 1)
+		head_len += pm_put_varint(head + head_len, delta);
+	head_len += pm_put_varint(head + head_len, body_len);
+	if (!pm_grow(parser, (void **) &tpl->code, &parser->code_cap,
+				 tpl->code_len, head_len, 1))
+		return;
+	memmove(tpl->code + hdr + head_len, tpl->code + hdr, body_len);
+	memcpy(tpl->code + hdr, head, head_len);
+	tpl->code_len += head_len;
 }
 
 /*
@@ -486,7 +655,7 @@ pm_add_directive(PmParser *parser, uint32_t line_no, uint32_t ls,
  * write position never passes the read position: only bytes are dropped.
  *
  * Line numbers are those of the source text: removed HTML comments give
- * back the newlines they held (see PmParser.line_shifts).
+ * back the newlines they held (see PmParser.shifts_end).
  */
 static void
 pm_compile_lines(PmParser *parser)
@@ -510,10 +679,11 @@ pm_compile_lines(PmParser *parser)
 		uint32_t	ne = le;
 		uint32_t	start;
 
+		pm_progress(parser, le - ls + 16);
 		line_no++;
 		while (next_shift < parser->nline_shifts &&
-			   parser->line_shifts[next_shift].pos < ls)
-			line_no += parser->line_shifts[next_shift++].lines;
+			   pm_shift_pos(parser, next_shift) < ls)
+			line_no += pm_shift_lines(parser, next_shift++);
 
 		if (le - ls == 7 && memcmp(pool + ls, "__END__", 7) == 0)
 			break;
@@ -538,8 +708,7 @@ pm_compile_lines(PmParser *parser)
 			if (any_kept)
 			{
 				pool[out] = '\n';
-				pm_add_literal(parser, &tpl->segments, &tpl->nsegments,
-							   &parser->segments_cap, out, 1);
+				pm_add_literal(parser, 1);
 				out++;
 			}
 			any_kept = true;
@@ -554,14 +723,13 @@ pm_compile_lines(PmParser *parser)
 				pm_add_directive(parser, line_no, start, start + (ns - ls),
 								 start + (le - ls));
 			else
-				pm_scan_keywords(parser, start, start + (le - ls),
-								 &tpl->segments, &tpl->nsegments,
-								 &parser->segments_cap);
+				pm_scan_keywords(parser, start, start + (le - ls));
 		}
 		if (nl == NULL)
 			break;
 		ls = le + 1;
 	}
+	pm_flush_literal(parser);
 	tpl->pool_len = out;
 	pool[out] = '\0';
 }
@@ -572,7 +740,6 @@ pm_template_parse(const char *text, size_t len, const PmAllocator *allocator)
 	PmParser	parser;
 	PmTemplate *tpl;
 	size_t		clean_len;
-	uint32_t	i;
 
 	if (len > PM_TEMPLATE_MAX_LEN)
 		return NULL;
@@ -589,6 +756,7 @@ pm_template_parse(const char *text, size_t len, const PmAllocator *allocator)
 	tpl->pool = pm_alloc(&parser, len + 1);
 	if (tpl->pool == NULL)
 		return NULL;
+	parser.shifts_end = tpl->pool + len + 1;
 	clean_len = pm_strip_html_comments(&parser, text, len, tpl->pool);
 	if (parser.failed)
 		return NULL;
@@ -596,21 +764,25 @@ pm_template_parse(const char *text, size_t len, const PmAllocator *allocator)
 	tpl->pool[clean_len] = '\0';
 	tpl->pool_len = (uint32_t) clean_len;
 
-	/* an empty keyword index of 16 slots */
-	tpl->keyword_index = pm_alloc(&parser, 16 * sizeof(uint32_t));
-	if (tpl->keyword_index == NULL)
+	/* an empty keyword index of 16 slots, and room for a few operations */
+	if (!pm_keyword_index_build(&parser, 16))
 		return NULL;
-	memset(tpl->keyword_index, 0, 16 * sizeof(uint32_t));
-	tpl->keyword_index_mask = 15;
+	tpl->code = pm_alloc(&parser, 16);
+	if (tpl->code == NULL)
+		return NULL;
+	parser.code_cap = 16;
 
 	pm_compile_lines(&parser);
 	if (parser.failed)
 		return NULL;
 
-	for (i = 0; i < tpl->nsegments; i++)
-	{
-		if (tpl->segments[i].kind == PM_SEG_LITERAL)
-			tpl->literal_bytes += tpl->segments[i].len;
-	}
+	/* give back what growth left over */
+	pm_trim(&parser, (void **) &tpl->pool, (uint32_t) len + 1,
+			tpl->pool_len + 1, 1);
+	pm_trim(&parser, (void **) &tpl->code, parser.code_cap, tpl->code_len, 1);
+	pm_trim(&parser, (void **) &tpl->keywords, parser.keywords_cap,
+			tpl->nkeywords, sizeof(PmKeyword));
+	if (parser.failed)
+		return NULL;
 	return tpl;
 }

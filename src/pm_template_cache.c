@@ -33,6 +33,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -76,10 +77,45 @@ pm_palloc_allocator(void *ctx, size_t size)
 	return MemoryContextAllocHuge((MemoryContext) ctx, size);
 }
 
+/* Its resize and release: repalloc and pfree (any context). */
+static void *
+pm_repalloc_allocator(void *ctx, void *ptr, size_t size)
+{
+	return repalloc_huge(ptr, size);
+}
+
+static void
+pm_pfree_allocator(void *ctx, void *ptr)
+{
+	pfree(ptr);
+}
+
+/*
+ * And its check hook: a cancel or statement_timeout stops a compile here.
+ * The error leaves the parser (longjmp) holding nothing but palloc'd
+ * blocks, which the memory context gives back.
+ */
+static void
+pm_check_allocator(void *ctx)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Compile text with the parser; its memory is about the text's size (the
+ * pool) plus the code, grown with repalloc and cut to size (README,
+ * Reliability).
+ */
 PmTemplate *
 pm_compile_text(const char *text, size_t len)
 {
-	PmAllocator allocator = {pm_palloc_allocator, CurrentMemoryContext};
+	PmAllocator allocator = {
+		.alloc = pm_palloc_allocator,
+		.ctx = CurrentMemoryContext,
+		.resize = pm_repalloc_allocator,
+		.release = pm_pfree_allocator,
+		.check = pm_check_allocator,
+	};
 	PmTemplate *tpl = pm_template_parse(text, len, &allocator);
 
 	if (tpl == NULL)			/* palloc raises on failure: only size */

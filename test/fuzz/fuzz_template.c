@@ -10,8 +10,8 @@
  *	   after it), so that AddressSanitizer sees any read past its end, and
  *	   parsed with pm_template_parse.  Every allocation the parser makes
  *	   comes from a recording allocator that frees all of them once the input
- *	   is done (the parser's allocator has no free), and is filled with
- *	   garbage first (the parser must not expect zeroed memory).
+ *	   is done, and is filled with garbage first (the parser must not expect
+ *	   zeroed memory).
  *
  *	2. The compiled template is walked: every segment, keyword and
  *	   directive must lie inside the pool and the arrays; each keyword must
@@ -37,8 +37,15 @@
  *	   allocation (k taken from the input): the parse must return NULL, and
  *	   leak or touch nothing.
  *
+ *	6. The input is parsed again with the check hook jumping out of the
+ *	   parse (longjmp, as a cancel does in the server) at one of its calls.
+ *
+ * Half of the inputs (by a hash of the input) are parsed with the
+ * allocator's resize and release hooks, half without.
+ *
  *-------------------------------------------------------------------------
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,6 +54,7 @@
 #include <string.h>
 
 #include "pm_template.h"
+#include "template_decode.h"
 
 
 /* ------------------------------------------------------------------------
@@ -90,13 +98,19 @@ typedef struct Arena
 	size_t		capacity;
 	size_t		ncalls;			/* requests, refused ones included */
 	long		fail_at;		/* -1: never refuse */
+	size_t		nchecks;		/* calls of the check hook */
+	long		jump_at;		/* check hook call that longjmps, -1: none */
+	jmp_buf		jump;
 } Arena;
+
+/* Each block starts with its index in blocks, so that it can be resized. */
+#define BLOCK_HEADER 16
 
 static void *
 arena_alloc(void *ctx, size_t size)
 {
 	Arena	   *arena = (Arena *) ctx;
-	void	   *p;
+	char	   *p;
 
 	CHECK(size > 0, "the parser asked for 0 bytes");
 	if (arena->fail_at >= 0 && arena->ncalls >= (size_t) arena->fail_at)
@@ -112,12 +126,62 @@ arena_alloc(void *ctx, size_t size)
 		if (arena->blocks == NULL)
 			abort();
 	}
-	p = malloc(size);
+	p = malloc(size + BLOCK_HEADER);
 	if (p == NULL)
 		abort();
-	memset(p, 0xa5, size);
+	memset(p + BLOCK_HEADER, 0xa5, size);
+	memcpy(p, &arena->nblocks, sizeof(size_t));
+	memcpy(p + sizeof(size_t), &size, sizeof(size_t));
 	arena->blocks[arena->nblocks++] = p;
+	return p + BLOCK_HEADER;
+}
+
+/* resize: always to a new block (ASan then sees any use of the old one) */
+static void *
+arena_resize(void *ctx, void *ptr, size_t size)
+{
+	Arena	   *arena = (Arena *) ctx;
+	char	   *old = (char *) ptr - BLOCK_HEADER;
+	size_t		idx;
+	size_t		old_size;
+	char	   *p;
+
+	memcpy(&idx, old, sizeof(size_t));
+	memcpy(&old_size, old + sizeof(size_t), sizeof(size_t));
+	CHECK(idx < arena->nblocks && arena->blocks[idx] == old,
+		  "resize of a block the arena did not give");
+	p = arena_alloc(ctx, size);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, ptr, old_size < size ? old_size : size);
+	free(old);
+	arena->blocks[idx] = NULL;
 	return p;
+}
+
+static void
+arena_release(void *ctx, void *ptr)
+{
+	Arena	   *arena = (Arena *) ctx;
+	char	   *old = (char *) ptr - BLOCK_HEADER;
+	size_t		idx;
+
+	memcpy(&idx, old, sizeof(size_t));
+	CHECK(idx < arena->nblocks && arena->blocks[idx] == old,
+		  "release of a block the arena did not give");
+	free(old);
+	arena->blocks[idx] = NULL;
+}
+
+/* the check hook: counts, and leaves the parse at its jump_at'th call */
+static void
+arena_check(void *ctx)
+{
+	Arena	   *arena = (Arena *) ctx;
+
+	if (arena->jump_at >= 0 && arena->nchecks == (size_t) arena->jump_at)
+		longjmp(arena->jump, 1);
+	arena->nchecks++;
 }
 
 static void
@@ -126,7 +190,17 @@ arena_init(Arena *arena, long fail_at)
 	memset(arena, 0, sizeof(*arena));
 	arena->allocator.alloc = arena_alloc;
 	arena->allocator.ctx = arena;
+	arena->allocator.check = arena_check;
 	arena->fail_at = fail_at;
+	arena->jump_at = -1;
+}
+
+/* Give the parser the resize and release hooks too. */
+static void
+arena_with_resize(Arena *arena)
+{
+	arena->allocator.resize = arena_resize;
+	arena->allocator.release = arena_release;
 }
 
 static void
@@ -137,6 +211,7 @@ arena_free(Arena *arena)
 	for (i = 0; i < arena->nblocks; i++)
 		free(arena->blocks[i]);
 	free(arena->blocks);
+	dec_invalidate();
 	arena->blocks = NULL;
 	arena->nblocks = arena->capacity = 0;
 }
@@ -539,11 +614,11 @@ naive_render(const char *in, size_t len, Expected *exp)
  */
 
 static void
-render_segments(Buf *out, const PmTemplate *tpl, const PmSegment *segs,
+render_segments(Buf *out, const PmTemplate *tpl, const TSeg *segs,
 				uint32_t nsegs, bool in_body);
 
 static void
-render_directive(Buf *out, const PmTemplate *tpl, const PmDirective *d)
+render_directive(Buf *out, const PmTemplate *tpl, const TDir *d)
 {
 	Buf			body = {0};
 	const char *name;
@@ -552,7 +627,7 @@ render_directive(Buf *out, const PmTemplate *tpl, const PmDirective *d)
 	size_t		arg_len;
 	uint32_t	nargs;
 
-	render_segments(&body, tpl, tpl->body_segments + d->body_first,
+	render_segments(&body, tpl, DEC(tpl)->body_segments + d->body_first,
 					d->body_count, true);
 	if (body.data == NULL)
 		buf_append(&body, "", 0);
@@ -569,14 +644,14 @@ render_directive(Buf *out, const PmTemplate *tpl, const PmDirective *d)
 }
 
 static void
-render_segments(Buf *out, const PmTemplate *tpl, const PmSegment *segs,
+render_segments(Buf *out, const PmTemplate *tpl, const TSeg *segs,
 				uint32_t nsegs, bool in_body)
 {
 	uint32_t	i;
 
 	for (i = 0; i < nsegs; i++)
 	{
-		const PmSegment *seg = &segs[i];
+		const TSeg *seg = &segs[i];
 
 		switch (seg->kind)
 		{
@@ -596,7 +671,7 @@ render_segments(Buf *out, const PmTemplate *tpl, const PmSegment *segs,
 				break;
 			case PM_SEG_DIRECTIVE:
 				CHECK(!in_body, "a directive segment inside a directive body");
-				render_directive(out, tpl, &tpl->directives[seg->off]);
+				render_directive(out, tpl, &DEC(tpl)->directives[seg->off]);
 				break;
 			default:
 				fail("segment of kind %u", seg->kind);
@@ -629,6 +704,56 @@ note_use(const PmTemplate *tpl, uint32_t k, bool *seen, uint32_t *next_new)
 	}
 }
 
+/* pm_segments_next (the renderer's reader) reads what DEC decoded. */
+static void
+check_iterator(const PmTemplate *tpl)
+{
+	const Decoded *d = DEC(tpl);
+	PmSegmentIter it;
+	PmSegment	seg;
+	uint32_t	i = 0;
+
+	pm_segments_begin(tpl, &it);
+	while (pm_segments_next(tpl, &it, &seg))
+	{
+		const TSeg *t;
+
+		CHECK(i < d->nsegments, "pm_segments_next: more than %u segments", d->nsegments);
+		t = &d->segments[i];
+		CHECK(t->kind == (uint32_t) seg.kind && t->pos == seg.off && t->len == seg.len &&
+			  (seg.kind != PM_SEG_KEYWORD || seg.keyword == t->off),
+			  "pm_segments_next: segment %u differs", i);
+		if (seg.kind == PM_SEG_DIRECTIVE)
+		{
+			const TDir *dir = &d->directives[t->off];
+			PmSegmentIter bit;
+			PmSegment	b;
+			uint32_t	j = 0;
+
+			CHECK(seg.line_no == dir->line_no && seg.indent_len == dir->indent_len &&
+				  seg.is_static == dir->is_static,
+				  "pm_segments_next: directive %u differs", t->off);
+			pm_segments_body(tpl, &seg, &bit);
+			while (pm_segments_next(tpl, &bit, &b))
+			{
+				const TSeg *bt;
+
+				CHECK(j < dir->body_count, "pm_segments_next: directive %u: too many body segments",
+					  t->off);
+				bt = &d->body_segments[dir->body_first + j];
+				CHECK(bt->kind == (uint32_t) b.kind && bt->pos == b.off && bt->len == b.len &&
+					  (b.kind != PM_SEG_KEYWORD || b.keyword == bt->off),
+					  "pm_segments_next: directive %u: body segment %u differs", t->off, j);
+				j++;
+			}
+			CHECK(j == dir->body_count, "pm_segments_next: directive %u: %u body segments, not %u",
+				  t->off, j, dir->body_count);
+		}
+		i++;
+	}
+	CHECK(i == d->nsegments, "pm_segments_next: %u segments, not %u", i, d->nsegments);
+}
+
 static void
 check_template(const PmTemplate *tpl)
 {
@@ -640,10 +765,7 @@ check_template(const PmTemplate *tpl)
 
 	CHECK(tpl->pool != NULL, "NULL pool");
 	CHECK(tpl->pool[tpl->pool_len] == '\0', "pool not NUL-terminated");
-	CHECK(tpl->nsegments == 0 || tpl->segments != NULL, "NULL segments");
-	CHECK(tpl->nbody_segments == 0 || tpl->body_segments != NULL, "NULL body segments");
 	CHECK(tpl->nkeywords == 0 || tpl->keywords != NULL, "NULL keywords");
-	CHECK(tpl->ndirectives == 0 || tpl->directives != NULL, "NULL directives");
 	CHECK(tpl->keyword_index != NULL, "NULL keyword index");
 	CHECK(((tpl->keyword_index_mask + 1) & tpl->keyword_index_mask) == 0,
 		  "keyword index mask %u is not 2^n - 1", tpl->keyword_index_mask);
@@ -682,19 +804,29 @@ check_template(const PmTemplate *tpl)
 			  filled, tpl->nkeywords);
 	}
 
+	/* the code: readable by the careful decoder, and the same read by
+	 * pm_segments_next */
+	CHECK(DEC(tpl)->error == NULL, "code at %u: %s", DEC(tpl)->error_at,
+		  DEC(tpl)->error);
+	CHECK(DEC(tpl)->nsegments == tpl->nsegments &&
+		  DEC(tpl)->nbody_segments == tpl->nbody_segments &&
+		  DEC(tpl)->ndirectives == tpl->ndirectives,
+		  "counts differ from what the code holds");
+	check_iterator(tpl);
+
 	seen = calloc(tpl->nkeywords + 1, sizeof(bool));
 	if (seen == NULL)
 		abort();
 	for (i = 0; i < tpl->nsegments; i++)
 	{
-		const PmSegment *s = &tpl->segments[i];
+		const TSeg *s = &DEC(tpl)->segments[i];
 
 		switch (s->kind)
 		{
 			case PM_SEG_LITERAL:
 				CHECK(in_pool(tpl, s->off, s->len), "segment %u outside the pool", i);
 				CHECK(s->len > 0, "segment %u: empty literal", i);
-				CHECK(i == 0 || tpl->segments[i - 1].kind != PM_SEG_LITERAL,
+				CHECK(i == 0 || DEC(tpl)->segments[i - 1].kind != PM_SEG_LITERAL,
 					  "segment %u: literal not merged", i);
 				literal_sum += s->len;
 				break;
@@ -703,14 +835,14 @@ check_template(const PmTemplate *tpl)
 				break;
 			case PM_SEG_DIRECTIVE:
 				{
-					const PmDirective *d;
+					const TDir *d;
 					uint32_t	j;
 					bool		has_kw = false;
 
 					CHECK(s->off == next_dir && s->off < tpl->ndirectives,
 						  "segment %u: directive %u, expected %u of %u", i,
 						  s->off, next_dir, tpl->ndirectives);
-					d = &tpl->directives[s->off];
+					d = &DEC(tpl)->directives[s->off];
 					next_dir++;
 					CHECK(in_pool(tpl, d->indent_off, d->indent_len),
 						  "directive %u: indentation outside the pool", s->off);
@@ -727,7 +859,7 @@ check_template(const PmTemplate *tpl)
 					CHECK(d->body_count > 0, "directive %u: empty body", s->off);
 					for (j = 0; j < d->body_count; j++)
 					{
-						const PmSegment *b = &tpl->body_segments[d->body_first + j];
+						const TSeg *b = &DEC(tpl)->body_segments[d->body_first + j];
 
 						if (b->kind == PM_SEG_LITERAL)
 						{
@@ -738,7 +870,7 @@ check_template(const PmTemplate *tpl)
 								  "directive %u: newline in the body", s->off);
 							CHECK(j > 0 || (b->len >= 2 && memcmp(tpl->pool + b->off, "//", 2) == 0),
 								  "directive %u: body does not start with //", s->off);
-							CHECK(j == 0 || tpl->body_segments[d->body_first + j - 1].kind != PM_SEG_LITERAL,
+							CHECK(j == 0 || DEC(tpl)->body_segments[d->body_first + j - 1].kind != PM_SEG_LITERAL,
 								  "directive %u: body literals not merged", s->off);
 							/* the body directly follows the indentation */
 							CHECK(j > 0 || b->off == d->indent_off + d->indent_len,
@@ -758,7 +890,7 @@ check_template(const PmTemplate *tpl)
 						  d->is_static, has_kw ? " a" : "out a");
 					if (d->is_static)
 					{
-						const PmSegment *b = &tpl->body_segments[d->body_first];
+						const TSeg *b = &DEC(tpl)->body_segments[d->body_first];
 						const char *name;
 						const char *arg;
 						size_t		name_len;
@@ -782,7 +914,7 @@ check_template(const PmTemplate *tpl)
 							  (d->arg_len == arg_len && tpl->pool + d->arg_off == arg),
 							  "directive %u: static argument differs from the split", s->off);
 					}
-					CHECK(s->off == 0 || d->line_no > tpl->directives[s->off - 1].line_no,
+					CHECK(s->off == 0 || d->line_no > DEC(tpl)->directives[s->off - 1].line_no,
 						  "directive %u: line %u not after the previous one", s->off,
 						  d->line_no);
 					CHECK(d->line_no > 0, "directive %u: line 0", s->off);
@@ -905,8 +1037,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char	   *in = malloc(size ? size : 1);
 	Arena		arena;
-	PmTemplate *tpl;
+	PmTemplate *volatile tpl;
 	size_t		ncalls;
+	size_t		nchecks;
+	uint32_t	hash;
 
 	if (in == NULL)
 		abort();
@@ -915,11 +1049,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 0)
 		memcpy(in, data, size);
 
-	/* 1. parse */
+	/* 1. parse, with the resize and release hooks for half of the inputs */
+	{
+		uint32_t	h = 2166136261u;
+		size_t		i;
+
+		for (i = 0; i < size; i++)
+			h = (h ^ data[i]) * 16777619u;
+		hash = h;
+	}
 	arena_init(&arena, -1);
+	if (hash & 0x100)
+		arena_with_resize(&arena);
 	tpl = pm_template_parse(in, size, &arena.allocator);
 	CHECK(tpl != NULL, "pm_template_parse returned NULL");
 	ncalls = arena.ncalls;
+	nchecks = arena.nchecks;
+	CHECK(nchecks >= size / (2 * PM_CHECK_INTERVAL),
+		  "%zu calls of the check hook for %zu bytes", nchecks, size);
 
 	/* 2. the structure */
 	check_template(tpl);
@@ -931,7 +1078,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t	i;
 
 		memset(&exp, 0, sizeof(exp));
-		render_segments(&got, tpl, tpl->segments, tpl->nsegments, false);
+		render_segments(&got, tpl, DEC(tpl)->segments, tpl->nsegments, false);
 		if (got.data == NULL)
 			buf_append(&got, "", 0);
 		naive_render(in, size, &exp);
@@ -950,9 +1097,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(exp.nlines == tpl->ndirectives, "%u directives, the reference finds %u",
 			  tpl->ndirectives, exp.nlines);
 		for (i = 0; i < exp.nlines; i++)
-			CHECK(tpl->directives[i].line_no == exp.lines[i],
+			CHECK(DEC(tpl)->directives[i].line_no == exp.lines[i],
 				  "directive %u at line %u, the reference says line %u", i,
-				  tpl->directives[i].line_no, exp.lines[i]);
+				  DEC(tpl)->directives[i].line_no, exp.lines[i]);
 		buf_free(&got);
 		buf_free(&exp.text);
 		free(exp.lines);
@@ -973,9 +1120,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			h = (h ^ data[i]) * 16777619u;
 		k = (long) (h % ncalls);
 		arena_init(&arena, k);
+		if (hash & 0x100)
+			arena_with_resize(&arena);
 		tpl = pm_template_parse(in, size, &arena.allocator);
 		CHECK(tpl == NULL, "parse succeeded although allocation %ld of %zu was refused",
 			  k, ncalls);
+		arena_free(&arena);
+	}
+
+	/*
+	 * 6. the check hook leaves the parse (a longjmp, as a cancel does in the
+	 * server) at one of its calls: nothing is touched or leaked after it.
+	 */
+	if (nchecks > 0)
+	{
+		arena_init(&arena, -1);
+		if (hash & 0x100)
+			arena_with_resize(&arena);
+		arena.jump_at = (long) (hash % nchecks);
+		tpl = NULL;
+		if (setjmp(arena.jump) == 0)
+		{
+			tpl = pm_template_parse(in, size, &arena.allocator);
+			fail("the parse returned after its check hook jumped out");
+		}
 		arena_free(&arena);
 	}
 

@@ -29,6 +29,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +42,7 @@
 #include <unistd.h>
 
 #include "pm_template.h"
+#include "template_decode.h"
 
 
 /* ------------------------------------------------------------------------
@@ -203,6 +205,7 @@ typedef struct TestBlock
 {
 	char	   *ptr;
 	size_t		size;
+	bool		dead;			/* given back by resize or release */
 } TestBlock;
 
 typedef struct TestArena
@@ -214,6 +217,8 @@ typedef struct TestArena
 	size_t		ncalls;			/* allocation requests, failed ones too */
 	size_t		nrefused;		/* requests answered with NULL */
 	size_t		bytes;			/* total bytes handed out */
+	size_t		live;			/* bytes not given back (resize/release) */
+	size_t		peak;			/* the most live at any time */
 	long		fail_at;		/* -1: never fail */
 } TestArena;
 
@@ -253,9 +258,78 @@ arena_alloc(void *ctx, size_t size)
 	memset(p + size, GUARD_BYTE, GUARD_SIZE);
 	arena->blocks[arena->nblocks].ptr = p;
 	arena->blocks[arena->nblocks].size = size;
+	arena->blocks[arena->nblocks].dead = false;
 	arena->nblocks++;
 	arena->bytes += size;
+	arena->live += size;
+	if (arena->live > arena->peak)
+		arena->peak = arena->live;
 	return p;
+}
+
+/* The block starting at ptr, or NULL (a failed check). */
+static TestBlock *
+arena_find(TestArena *arena, void *ptr)
+{
+	size_t		i;
+
+	for (i = arena->nblocks; i-- > 0;)
+	{
+		if (arena->blocks[i].ptr == ptr && !arena->blocks[i].dead)
+			return &arena->blocks[i];
+	}
+	check(false, __LINE__, "the parser resized or released a block it was not given");
+	return NULL;
+}
+
+/* resize: a new block, the old one given back (its bytes poisoned) */
+static void *
+arena_resize(void *ctx, void *ptr, size_t size)
+{
+	TestArena  *arena = (TestArena *) ctx;
+	TestBlock  *b = arena_find(arena, ptr);
+	size_t		old_size;
+	char	   *p;
+
+	if (b == NULL)
+		return NULL;
+	old_size = b->size;
+	p = arena_alloc(ctx, size);
+	if (p == NULL)
+		return NULL;
+	b = arena_find(arena, ptr);	/* arena_alloc may move the array */
+	memcpy(p, ptr, old_size < size ? old_size : size);
+	memset(ptr, FILL_BYTE, old_size);
+	b->dead = true;
+	arena->live -= old_size;
+	return p;
+}
+
+static void
+arena_release(void *ctx, void *ptr)
+{
+	TestArena  *arena = (TestArena *) ctx;
+	TestBlock  *b = arena_find(arena, ptr);
+
+	if (b == NULL)
+		return;
+	memset(ptr, FILL_BYTE, b->size);
+	arena->live -= b->size;
+	b->dead = true;
+}
+
+/* The size of the live block at ptr (0 when unknown). */
+static size_t
+arena_block_size(TestArena *arena, const void *ptr)
+{
+	size_t		i;
+
+	for (i = arena->nblocks; i-- > 0;)
+	{
+		if (arena->blocks[i].ptr == ptr && !arena->blocks[i].dead)
+			return arena->blocks[i].size;
+	}
+	return 0;
 }
 
 static void
@@ -291,6 +365,7 @@ arena_free(TestArena *arena, int line)
 	}
 	free(arena->blocks);
 	arena->blocks = NULL;
+	dec_invalidate();
 	arena->nblocks = arena->capacity = 0;
 	if (bad > 0)
 		check(false, line, "parser wrote past the end of %zu allocation(s)",
@@ -403,7 +478,7 @@ param_lookup(const Param *params, const char *name, size_t len)
 }
 
 static void render_segments(StrBuf *out, const PmTemplate *tpl,
-							const PmSegment *segs, uint32_t nsegs,
+							const TSeg *segs, uint32_t nsegs,
 							const Param *params, const Param *includes);
 
 /*
@@ -413,7 +488,7 @@ static void render_segments(StrBuf *out, const PmTemplate *tpl,
  * extension does.
  */
 static void
-render_directive(StrBuf *out, const PmTemplate *tpl, const PmDirective *d,
+render_directive(StrBuf *out, const PmTemplate *tpl, const TDir *d,
 				 const Param *params, const Param *includes)
 {
 	StrBuf		body;
@@ -424,7 +499,7 @@ render_directive(StrBuf *out, const PmTemplate *tpl, const PmDirective *d,
 	uint32_t	nargs;
 
 	sb_init(&body);
-	render_segments(&body, tpl, tpl->body_segments + d->body_first,
+	render_segments(&body, tpl, DEC(tpl)->body_segments + d->body_first,
 					d->body_count, params, NULL);
 	name = arg = NULL;
 	name_len = arg_len = 0;
@@ -459,14 +534,14 @@ render_directive(StrBuf *out, const PmTemplate *tpl, const PmDirective *d,
 
 static void
 render_segments(StrBuf *out, const PmTemplate *tpl,
-				const PmSegment *segs, uint32_t nsegs,
+				const TSeg *segs, uint32_t nsegs,
 				const Param *params, const Param *includes)
 {
 	uint32_t	i;
 
 	for (i = 0; i < nsegs; i++)
 	{
-		const PmSegment *seg = &segs[i];
+		const TSeg *seg = &segs[i];
 
 		switch (seg->kind)
 		{
@@ -487,7 +562,7 @@ render_segments(StrBuf *out, const PmTemplate *tpl,
 				}
 				break;
 			case PM_SEG_DIRECTIVE:
-				render_directive(out, tpl, &tpl->directives[seg->off],
+				render_directive(out, tpl, &DEC(tpl)->directives[seg->off],
 								 params, includes);
 				break;
 			default:
@@ -502,7 +577,7 @@ static void
 render(StrBuf *out, const PmTemplate *tpl, const Param *params,
 	   const Param *includes)
 {
-	render_segments(out, tpl, tpl->segments, tpl->nsegments, params, includes);
+	render_segments(out, tpl, DEC(tpl)->segments, tpl->nsegments, params, includes);
 }
 
 
@@ -583,7 +658,7 @@ static bool
 check_directive_body(const PmTemplate *tpl, uint32_t di, bool *seen,
 					 uint32_t *next_new)
 {
-	const PmDirective *d = &tpl->directives[di];
+	const TDir *d = &DEC(tpl)->directives[di];
 	bool		has_keyword = false;
 	uint32_t	j;
 
@@ -598,7 +673,7 @@ check_directive_body(const PmTemplate *tpl, uint32_t di, bool *seen,
 
 	for (j = 0; j < d->body_count; j++)
 	{
-		const PmSegment *s = &tpl->body_segments[d->body_first + j];
+		const TSeg *s = &DEC(tpl)->body_segments[d->body_first + j];
 
 		if (s->kind == PM_SEG_LITERAL)
 		{
@@ -615,7 +690,7 @@ check_directive_body(const PmTemplate *tpl, uint32_t di, bool *seen,
 					problem(false, "directive %u: body does not start with //",
 							di);
 			}
-			if (j > 0 && tpl->body_segments[d->body_first + j - 1].kind ==
+			if (j > 0 && DEC(tpl)->body_segments[d->body_first + j - 1].kind ==
 				PM_SEG_LITERAL)
 				problem(false, "directive %u: adjacent body literals", di);
 		}
@@ -640,14 +715,14 @@ check_directive_body(const PmTemplate *tpl, uint32_t di, bool *seen,
 static void
 check_directive_fields(const PmTemplate *tpl, uint32_t di, bool has_keyword)
 {
-	const PmDirective *d = &tpl->directives[di];
+	const TDir *d = &DEC(tpl)->directives[di];
 	uint32_t	j;
 
 	if (d->line_no == 0)
 		problem(false, "directive %u: line_no 0", di);
-	if (di > 0 && d->line_no <= tpl->directives[di - 1].line_no)
+	if (di > 0 && d->line_no <= DEC(tpl)->directives[di - 1].line_no)
 		problem(false, "directive %u: line_no %u not after %u", di, d->line_no,
-				tpl->directives[di - 1].line_no);
+				DEC(tpl)->directives[di - 1].line_no);
 
 	if (!in_pool(tpl, d->indent_off, d->indent_len))
 		problem(true, "directive %u: indent out of the pool", di);
@@ -679,7 +754,7 @@ check_directive_fields(const PmTemplate *tpl, uint32_t di, bool has_keyword)
 		uint32_t	nargs;
 
 		sb_init(&body);
-		render_segments(&body, tpl, tpl->body_segments + d->body_first,
+		render_segments(&body, tpl, DEC(tpl)->body_segments + d->body_first,
 						d->body_count, NULL, NULL);
 		nargs = pm_directive_split(body.data, body.len,
 								   &name, &name_len, &arg, &arg_len);
@@ -708,6 +783,64 @@ check_directive_fields(const PmTemplate *tpl, uint32_t di, bool has_keyword)
 	}
 }
 
+/* Same segments, read by pm_segments_next (the renderer's way) and DEC? */
+static void
+iterator_agrees(const PmTemplate *tpl)
+{
+	const Decoded *d = DEC(tpl);
+	PmSegmentIter it;
+	PmSegment	seg;
+	uint32_t	i = 0;
+
+	pm_segments_begin(tpl, &it);
+	while (pm_segments_next(tpl, &it, &seg))
+	{
+		const TSeg *t = i < d->nsegments ? &d->segments[i] : NULL;
+
+		if (t == NULL || t->kind != (uint32_t) seg.kind || t->pos != seg.off ||
+			t->len != seg.len ||
+			(seg.kind == PM_SEG_KEYWORD && seg.keyword != t->off))
+		{
+			problem(true, "pm_segments_next: segment %u differs", i);
+			return;
+		}
+		if (seg.kind == PM_SEG_DIRECTIVE)
+		{
+			const TDir *dir = &d->directives[t->off];
+			PmSegmentIter bit;
+			PmSegment	b;
+			uint32_t	j = 0;
+
+			if (seg.line_no != dir->line_no ||
+				seg.indent_len != dir->indent_len ||
+				seg.is_static != dir->is_static)
+				problem(false, "pm_segments_next: directive %u differs", t->off);
+			pm_segments_body(tpl, &seg, &bit);
+			while (pm_segments_next(tpl, &bit, &b))
+			{
+				const TSeg *bt = j < dir->body_count ?
+				&d->body_segments[dir->body_first + j] : NULL;
+
+				if (bt == NULL || bt->kind != (uint32_t) b.kind ||
+					bt->pos != b.off || bt->len != b.len ||
+					(b.kind == PM_SEG_KEYWORD && b.keyword != bt->off))
+				{
+					problem(true, "pm_segments_next: body segment %u of directive %u differs",
+							j, t->off);
+					return;
+				}
+				j++;
+			}
+			if (j != dir->body_count)
+				problem(true, "pm_segments_next: %u body segments of directive %u, not %u",
+						j, t->off, dir->body_count);
+		}
+		i++;
+	}
+	if (i != d->nsegments)
+		problem(true, "pm_segments_next: %u segments, not %u", i, d->nsegments);
+}
+
 /*
  * Is tpl a well-formed compiled template?  Prints what is wrong, if
  * anything.
@@ -724,14 +857,33 @@ template_is_well_formed(const PmTemplate *tpl)
 	nproblems = 0;
 	nfatal = 0;
 
-	if ((tpl->nsegments > 0 && tpl->segments == NULL) ||
-		(tpl->nbody_segments > 0 && tpl->body_segments == NULL) ||
-		(tpl->nkeywords > 0 && tpl->keywords == NULL) ||
-		(tpl->ndirectives > 0 && tpl->directives == NULL))
+	if (tpl->nkeywords > 0 && tpl->keywords == NULL)
 	{
-		problem(true, "NULL array with a non-zero count");
+		problem(true, "NULL keywords with a non-zero count");
 		return false;
 	}
+	/* keywords are checked before the code is read: it trusts them */
+	for (i = 0; i < tpl->nkeywords; i++)
+	{
+		if (!in_pool(tpl, tpl->keywords[i].off, tpl->keywords[i].len))
+		{
+			problem(true, "keyword %u out of the pool", i);
+			return false;
+		}
+	}
+	if (DEC(tpl)->error != NULL)
+	{
+		problem(true, "code at %u: %s", DEC(tpl)->error_at, DEC(tpl)->error);
+		return false;
+	}
+	if (DEC(tpl)->nsegments != tpl->nsegments ||
+		DEC(tpl)->nbody_segments != tpl->nbody_segments ||
+		DEC(tpl)->ndirectives != tpl->ndirectives)
+		problem(false, "counts %u/%u/%u, the code holds %u/%u/%u segments/"
+				"body segments/directives", tpl->nsegments,
+				tpl->nbody_segments, tpl->ndirectives, DEC(tpl)->nsegments,
+				DEC(tpl)->nbody_segments, DEC(tpl)->ndirectives);
+	iterator_agrees(tpl);
 
 	/* keywords: in the pool, of keyword form, distinct, found by the index */
 	for (i = 0; i < tpl->nkeywords; i++)
@@ -753,6 +905,8 @@ template_is_well_formed(const PmTemplate *tpl)
 					pm_template_find_keyword(tpl, tpl->pool + kw->off,
 											 kw->len), i);
 	}
+	if (nfatal > 0)
+		return false;
 	if (tpl->nkeywords > 1)
 	{
 		uint32_t   *order = malloc(tpl->nkeywords * sizeof(uint32_t));
@@ -777,7 +931,7 @@ template_is_well_formed(const PmTemplate *tpl)
 	seen = calloc(tpl->nkeywords + 1, sizeof(bool));
 	for (i = 0; i < tpl->nsegments; i++)
 	{
-		const PmSegment *s = &tpl->segments[i];
+		const TSeg *s = &DEC(tpl)->segments[i];
 
 		switch (s->kind)
 		{
@@ -786,7 +940,7 @@ template_is_well_formed(const PmTemplate *tpl)
 					problem(true, "segment %u: literal out of the pool", i);
 				if (s->len == 0)
 					problem(false, "segment %u: empty literal", i);
-				if (i > 0 && tpl->segments[i - 1].kind == PM_SEG_LITERAL)
+				if (i > 0 && DEC(tpl)->segments[i - 1].kind == PM_SEG_LITERAL)
 					problem(false,
 							"segment %u: literal not merged with the previous",
 							i);
@@ -905,7 +1059,7 @@ expect_render(int line, const char *text, size_t text_len,
  * keyword, "D" for a directive, separated by single spaces.
  */
 static void
-shape_of(StrBuf *out, const PmTemplate *tpl, const PmSegment *segs,
+shape_of(StrBuf *out, const PmTemplate *tpl, const TSeg *segs,
 		 uint32_t n)
 {
 	uint32_t	i;
@@ -943,7 +1097,7 @@ expect_shape_len(int line, const PmTemplate *tpl, const char *expected,
 	if (tpl == NULL)
 		return;
 	sb_init(&shape);
-	shape_of(&shape, tpl, tpl->segments, tpl->nsegments);
+	shape_of(&shape, tpl, DEC(tpl)->segments, tpl->nsegments);
 	check_mem(line, "segments", shape.data, shape.len, expected,
 			  expected_len);
 	sb_free(&shape);
@@ -961,14 +1115,14 @@ expect_body_shape(int line, const PmTemplate *tpl, uint32_t di,
 				  const char *expected)
 {
 	StrBuf		shape;
-	const PmDirective *d;
+	const TDir *d;
 
 	if (tpl == NULL ||
 		!check(di < tpl->ndirectives, line, "no directive %u", di))
 		return;
-	d = &tpl->directives[di];
+	d = &DEC(tpl)->directives[di];
 	sb_init(&shape);
-	shape_of(&shape, tpl, tpl->body_segments + d->body_first, d->body_count);
+	shape_of(&shape, tpl, DEC(tpl)->body_segments + d->body_first, d->body_count);
 	check_str(line, "directive body segments", shape.data, shape.len,
 			  expected);
 	sb_free(&shape);
@@ -1004,12 +1158,12 @@ expect_directive(int line, const PmTemplate *tpl, uint32_t di,
 				 uint32_t line_no, const char *indent, bool is_static,
 				 const char *name, const char *arg, uint32_t nargs)
 {
-	const PmDirective *d;
+	const TDir *d;
 
 	if (tpl == NULL ||
 		!check(di < tpl->ndirectives, line, "no directive %u", di))
 		return;
-	d = &tpl->directives[di];
+	d = &DEC(tpl)->directives[di];
 	check(d->line_no == line_no, line, "directive %u: line_no %u, expected %u",
 		  di, d->line_no, line_no);
 	check_str(line, "directive indent", tpl->pool + d->indent_off,
@@ -1440,13 +1594,13 @@ test_crlf(void)
 	expect_shape(__LINE__, tpl, "L(a\n) D L(\nb)");
 	if (tpl && tpl->ndirectives == 1)
 	{
-		PmDirective *d = &tpl->directives[0];
+		TDir *d = &DEC(tpl)->directives[0];
 		uint32_t	j;
 		bool		has_cr = false;
 
 		for (j = 0; j < d->body_count; j++)
 		{
-			PmSegment  *s = &tpl->body_segments[d->body_first + j];
+			TSeg  *s = &DEC(tpl)->body_segments[d->body_first + j];
 
 			if (s->kind == PM_SEG_LITERAL &&
 				memchr(tpl->pool + s->off, '\r', s->len) != NULL)
@@ -1538,9 +1692,9 @@ test_keywords(void)
 	expect_shape(__LINE__, tpl,
 				 "K([A]) L( ) K([B]) L( ) K([A]) L( ) K([C]) L( ) K([B])");
 	if (tpl && tpl->nsegments == 9)
-		check(tpl->segments[0].off == 0 && tpl->segments[2].off == 1 &&
-			  tpl->segments[4].off == 0 && tpl->segments[6].off == 2 &&
-			  tpl->segments[8].off == 1, __LINE__,
+		check(DEC(tpl)->segments[0].off == 0 && DEC(tpl)->segments[2].off == 1 &&
+			  DEC(tpl)->segments[4].off == 0 && DEC(tpl)->segments[6].off == 2 &&
+			  DEC(tpl)->segments[8].off == 1, __LINE__,
 			  "keyword segments do not point at the right keywords");
 	arena_free(&arena, __LINE__);
 
@@ -1750,8 +1904,8 @@ test_binary(void)
 	tpl = PARSE(arena, "[A]\0[B]");
 	expect_shape_len(__LINE__, tpl, "K([A]) L(\0) K([B])", 18);
 	if (tpl && tpl->nsegments == 3)
-		check(tpl->segments[1].len == 1, __LINE__, "NUL literal of length %u",
-			  tpl->segments[1].len);
+		check(DEC(tpl)->segments[1].len == 1, __LINE__, "NUL literal of length %u",
+			  DEC(tpl)->segments[1].len);
 	arena_free(&arena, __LINE__);
 
 	end_group();
@@ -2050,6 +2204,168 @@ test_max_length(void)
 
 
 /* ------------------------------------------------------------------------
+ * Memory and the check hook
+ *
+ * With the resize and release hooks (the server's repalloc and pfree), a
+ * parse keeps at most 3 bytes per byte of text live at any time (the pool
+ * is one), and leaves its pool, code and keywords at their exact sizes.
+ * The check hook is called at least once per PM_CHECK_INTERVAL bytes of
+ * text, and may leave the parse with a longjmp (as a cancel does in the
+ * server): the parse then holds nothing but the arena's blocks.
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct CheckCounter
+{
+	TestArena	arena;			/* first: the hook's ctx is the arena */
+	size_t		calls;
+	long		jump_at;
+	jmp_buf		jump;
+} CheckCounter;
+
+static void
+count_check(void *ctx)
+{
+	CheckCounter *cc = (CheckCounter *) ctx;
+
+	if (cc->jump_at >= 0 && cc->calls == (size_t) cc->jump_at)
+		longjmp(cc->jump, 1);
+	cc->calls++;
+}
+
+static void
+counter_init(CheckCounter *cc)
+{
+	arena_init(&cc->arena, -1);
+	cc->arena.allocator.ctx = cc;	/* arena_* take the arena: it is first */
+	cc->arena.allocator.resize = arena_resize;
+	cc->arena.allocator.release = arena_release;
+	cc->arena.allocator.check = count_check;
+	cc->calls = 0;
+	cc->jump_at = -1;
+}
+
+/* A text of about n bytes: shape repeated. */
+static void
+repeat_to(StrBuf *sb, const char *shape, size_t n)
+{
+	size_t		len = strlen(shape);
+
+	sb_init(sb);
+	sb_repeat(sb, shape, n / len);
+}
+
+static void
+test_memory_and_checks(void)
+{
+	static const struct
+	{
+		const char *what;
+		const char *shape;
+	}			shapes[] = {
+		{"//\\n", "//\n"},
+		{"[A]", "[A]"},
+		{"[A]x", "[A]x"},
+		{"x\\n", "x\n"},
+		{"//include a\\n", "//include a\n"},
+		{"//x [A]\\n", "//x [A]\n"},
+		{"#\\n (comment lines)", "#\n"},
+		{"<!--\\n-->x", "<!--\n-->x"},
+		{"\\r\\n", "\r\n"},
+		{"<", "<"},
+		{"[", "["},
+		{"mix", "Hello [NAME],\n//include a\n# c\n<!-- c\n-->x\r\n//note [A]\n"},
+	};
+	size_t		i;
+	const size_t n = 3 * 1024 * 1024;
+
+	begin_group("memory and the check hook");
+
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+	{
+		CheckCounter cc;
+		StrBuf		text;
+		PmTemplate *tpl;
+		char	   *copy;
+
+		repeat_to(&text, shapes[i].shape, n);
+		copy = exact_copy(text.data, text.len);
+		counter_init(&cc);
+		tpl = pm_template_parse(copy, text.len, &cc.arena.allocator);
+		if (check(tpl != NULL, __LINE__, "%s: parse returned NULL", shapes[i].what))
+		{
+			printf("      %-24s %4.1f MB: peak %.2f x the text, %.2f x kept, "
+				   "%zu checks\n", shapes[i].what, text.len / 1048576.0,
+				   (double) cc.arena.peak / text.len,
+				   (double) cc.arena.live / text.len, cc.calls);
+			check(cc.arena.peak <= 3 * text.len, __LINE__,
+				  "%s: %zu bytes live at the peak for %zu bytes of text",
+				  shapes[i].what, cc.arena.peak, text.len);
+			check(cc.calls >= text.len / PM_CHECK_INTERVAL, __LINE__,
+				  "%s: %zu calls of the check hook for %zu bytes",
+				  shapes[i].what, cc.calls, text.len);
+			/* exact sizes: no room left over from growth */
+			check(arena_block_size(&cc.arena, tpl->pool) == tpl->pool_len + 1,
+				  __LINE__, "%s: pool block of %zu bytes for %u", shapes[i].what,
+				  arena_block_size(&cc.arena, tpl->pool), tpl->pool_len + 1);
+			check(arena_block_size(&cc.arena, tpl->code) ==
+				  (tpl->code_len ? tpl->code_len : 1), __LINE__,
+				  "%s: code block of %zu bytes for %u", shapes[i].what,
+				  arena_block_size(&cc.arena, tpl->code), tpl->code_len);
+			check(tpl->nkeywords == 0 ||
+				  arena_block_size(&cc.arena, tpl->keywords) ==
+				  tpl->nkeywords * sizeof(PmKeyword), __LINE__,
+				  "%s: keywords block of %zu bytes for %u keywords",
+				  shapes[i].what, arena_block_size(&cc.arena, tpl->keywords),
+				  tpl->nkeywords);
+			check(template_is_well_formed(tpl), __LINE__, "%s: malformed",
+				  shapes[i].what);
+		}
+		arena_free(&cc.arena, __LINE__);
+
+		/* a longjmp out of the check hook half-way leaves nothing behind */
+		if (cc.calls > 0)
+		{
+			size_t		calls = cc.calls;
+			PmTemplate *volatile got = NULL;
+			bool		jumped = false;
+
+			counter_init(&cc);
+			cc.jump_at = (long) (calls / 2);
+			if (setjmp(cc.jump) == 0)
+				got = pm_template_parse(copy, text.len, &cc.arena.allocator);
+			else
+				jumped = true;
+			check(jumped && got == NULL, __LINE__,
+				  "%s: the parse did not stop at check %ld of %zu",
+				  shapes[i].what, cc.jump_at, calls);
+			arena_free(&cc.arena, __LINE__);
+		}
+		free(copy);
+		sb_free(&text);
+	}
+
+	/* without a check hook, resize or release: the same template */
+	{
+		TestArena	arena;
+		StrBuf		text;
+		PmTemplate *tpl;
+
+		repeat_to(&text, "a [B] c\n//include [D]\n", 100000);
+		tpl = parse_checked(__LINE__, &arena, text.data, text.len);
+		if (tpl != NULL)
+			check(tpl->nkeywords == 2 && tpl->ndirectives == text.len / 22,
+				  __LINE__, "%u keywords, %u directives", tpl->nkeywords,
+				  tpl->ndirectives);
+		arena_free(&arena, __LINE__);
+		sb_free(&text);
+	}
+
+	end_group();
+}
+
+
+/* ------------------------------------------------------------------------
  * Large inputs: the parser must be linear.  No timing is asserted; the
  * times are printed for information.
  * ------------------------------------------------------------------------
@@ -2128,14 +2444,14 @@ test_large_inputs(void)
 		expect_counts(__LINE__, tpl, (uint32_t) (4 * n + 1), 1, (uint32_t) n);
 		for (i = 0; i < tpl->ndirectives && i < n; i++)
 		{
-			if (tpl->directives[i].line_no != 6 * i + 3)
+			if (DEC(tpl)->directives[i].line_no != 6 * i + 3)
 			{
 				lines_ok = false;
 				break;
 			}
 		}
 		check(lines_ok, __LINE__, "directive %zu has line_no %u, expected %zu",
-			  i, i < tpl->ndirectives ? tpl->directives[i].line_no : 0,
+			  i, i < tpl->ndirectives ? DEC(tpl)->directives[i].line_no : 0,
 			  6 * i + 3);
 	}
 	arena_free(&arena, __LINE__);
@@ -2306,8 +2622,8 @@ test_large_inputs(void)
 		{
 			expect_counts(__LINE__, tpl, 2 * ndir - 1, 0, ndir);
 			for (i = 0; i < tpl->ndirectives; i++)
-				if (tpl->directives[i].line_no != i + 1 ||
-					!tpl->directives[i].is_static)
+				if (DEC(tpl)->directives[i].line_no != i + 1 ||
+					!DEC(tpl)->directives[i].is_static)
 					ok = false;
 			check(ok, __LINE__, "directive line numbers or static-ness wrong");
 		}
@@ -2749,6 +3065,7 @@ main(int argc, char **argv)
 	test_directive_split();
 	test_allocation_failures();
 	test_max_length();
+	test_memory_and_checks();
 	test_large_inputs();
 	test_gem_conformance(gem_cases);
 
