@@ -42,7 +42,8 @@ SELECT pm_invalidate(NULL, NULL) AS all_of_database;
 SELECT pm_render('bad/hello', '{"name": "after invalidate"}');
 
 -- pm_stats_reset: NULL forgets everything; an id never rendered, 0 rows;
--- odd ids are ids like any other
+-- odd ids that name no prompt have no row of their own (they count in the
+-- database's one row of missing prompts, prompt_id NULL)
 SELECT pm_stats_reset(NULL) >= 0 AS reset_all;
 SELECT * FROM regress.bad($$SELECT pm_render('x''; DROP TABLE pm_prompts; --')$$);
 SELECT * FROM regress.bad($$SELECT pm_render('')$$);

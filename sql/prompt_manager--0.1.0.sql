@@ -291,7 +291,7 @@ CREATE FUNCTION @extschema@.pm_stats_rows(
 	OUT dbid oid, OUT prompt_id text, OUT renders bigint, OUT cache_hits bigint,
 	OUT errors bigint, OUT timed_renders bigint, OUT total_time_ms double precision,
 	OUT mean_time_ms double precision, OUT max_time_ms double precision,
-	OUT bytes bigint, OUT last_render timestamptz)
+	OUT bytes bigint, OUT last_render timestamptz, OUT kind text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pm_stats_rows_fn'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -301,6 +301,15 @@ CREATE VIEW @extschema@.pm_stats AS
 
 COMMENT ON VIEW @extschema@.pm_stats IS
 	'renders per database and prompt: cache hits, errors, render time (every miss and one in 32 hits timed), bytes';
+
+CREATE FUNCTION @extschema@.pm_stats_info(
+	OUT entries bigint, OUT max_entries bigint, OUT evicted bigint, OUT dropped bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pm_stats_info_fn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.pm_stats_info() IS
+	'entries in pm_stats and its maximum; entries evicted, renders dropped because nothing could be evicted';
 
 CREATE FUNCTION @extschema@.pm_stats_reset(prompt_id text DEFAULT NULL)
 RETURNS bigint
@@ -338,6 +347,7 @@ COMMENT ON FUNCTION @extschema@.pm_flush_usage() IS
 -- Statistics name the prompts of every database: for the DBA and the roles
 -- it grants them to.  Resetting them is for the DBA.
 REVOKE ALL ON FUNCTION @extschema@.pm_stats_rows() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.pm_stats_info() FROM PUBLIC;
 REVOKE ALL ON @extschema@.pm_stats FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.pm_stats_reset(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.pm_frequent_prompts(integer) FROM PUBLIC;

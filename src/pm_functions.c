@@ -23,6 +23,8 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "executor/spi.h"
+
 #include "pm_cache.h"
 #include "pm_params.h"
 #include "pm_request.h"
@@ -40,6 +42,7 @@ PG_FUNCTION_INFO_V1(pm_cache_entries);
 PG_FUNCTION_INFO_V1(pm_render_lines);
 PG_FUNCTION_INFO_V1(pm_stats_rows_fn);
 PG_FUNCTION_INFO_V1(pm_stats_reset_fn);
+PG_FUNCTION_INFO_V1(pm_stats_info_fn);
 PG_FUNCTION_INFO_V1(pm_flush_usage);
 
 /*
@@ -322,8 +325,9 @@ pm_stats_rows_fn(PG_FUNCTION_ARGS)
 	{
 		PmStatsRow *row = (PmStatsRow *) lfirst(lc);
 		const PmStatsCounters *counts = &row->counters;
-		Datum		values[11];
-		bool		nulls[11];
+		Datum		values[12];
+		bool		nulls[12];
+		static const char *const kinds[] = {"prompt", "inline", "missing"};
 
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = ObjectIdGetDatum(row->dbid);
@@ -342,9 +346,29 @@ pm_stats_rows_fn(PG_FUNCTION_ARGS)
 		values[9] = Int64GetDatum(counts->bytes);
 		values[10] = TimestampTzGetDatum(counts->last_render);
 		nulls[10] = counts->last_render == 0;
+		values[11] = CStringGetTextDatum(kinds[row->kind]);
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/* pm_stats_info(): the size of the statistics table, what it evicted and dropped. */
+Datum
+pm_stats_info_fn(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	PmStatsInfo info;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pm_stats_get_info(&info);
+	values[0] = Int64GetDatum(info.entries);
+	values[1] = Int64GetDatum(info.max_entries);
+	values[2] = Int64GetDatum(info.evicted);
+	values[3] = Int64GetDatum(info.dropped);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /* pm_stats_reset(prompt_id text DEFAULT NULL) RETURNS bigint */
@@ -360,52 +384,76 @@ pm_stats_reset_fn(PG_FUNCTION_ARGS)
  * Counts taken by pm_flush_usage() calls whose transaction has not ended,
  * each with the subtransaction that took it: put back if that
  * subtransaction or the transaction rolls back, so that no render is lost
- * or counted twice.  In TopMemoryContext.
+ * or counted twice.  A transaction that took some cannot be prepared: the
+ * counts live in this server's memory, and a prepared transaction's fate
+ * is decided later, maybe by another backend or after a restart.  In
+ * TopMemoryContext.
  */
 typedef struct PmFlushTaken
 {
-	SubTransactionId subid;
-	List	   *rows;			/* PmStatsRow * */
+	SubTransactionId subid;		/* InvalidSubTransactionId: put back */
+	List	   *rows;			/* PmUsageTaken * */
 } PmFlushTaken;
 
 static List *pm_flush_taken = NIL;
 static bool pm_flush_callbacks_registered = false;
 
 static void
-pm_flush_free(PmFlushTaken *taken)
+pm_flush_free_rows(List *rows)
 {
 	ListCell   *lc;
 
-	foreach(lc, taken->rows)
-		pfree(((PmStatsRow *) lfirst(lc))->prompt_id);
-	list_free_deep(taken->rows);
-	pfree(taken);
+	foreach(lc, rows)
+		pfree(((PmUsageTaken *) lfirst(lc))->prompt_id);
+	list_free_deep(rows);
 }
 
+/*
+ * End of the transaction: what it took is flushed (commit) or put back
+ * (abort).  Refuse to prepare a transaction that took counts.
+ */
 static void
 pm_flush_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
+	bool		put_back;
 
 	if (pm_flush_taken == NIL)
 		return;
-	if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT &&
-		event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT &&
-		event != XACT_EVENT_PREPARE)
+	if (event == XACT_EVENT_PRE_PREPARE)
+	{
+		foreach(lc, pm_flush_taken)
+		{
+			if (((PmFlushTaken *) lfirst(lc))->subid != InvalidSubTransactionId)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has called pm_flush_usage"),
+						 errdetail("The usage counts it took are kept in this server's memory, which a prepared transaction does not carry."),
+						 errhint("Call pm_flush_usage() in a transaction of its own.")));
+		}
+		return;
+	}
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		put_back = true;
+	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+			 event == XACT_EVENT_PREPARE)
+		put_back = false;		/* PREPARE: only counts already put back */
+	else
 		return;
 	foreach(lc, pm_flush_taken)
 	{
 		PmFlushTaken *taken = (PmFlushTaken *) lfirst(lc);
 
-		if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) &&
-			taken->subid != InvalidSubTransactionId)
-			pm_stats_unflush(taken->rows);
-		pm_flush_free(taken);
+		if (taken->subid != InvalidSubTransactionId)
+			pm_stats_usage_done(taken->rows, put_back);
+		pm_flush_free_rows(taken->rows);
+		pfree(taken);
 	}
 	list_free(pm_flush_taken);
 	pm_flush_taken = NIL;
 }
 
+/* A subtransaction that took counts commits (its parent owns them) or rolls back. */
 static void
 pm_flush_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
@@ -423,10 +471,17 @@ pm_flush_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		else if (event == SUBXACT_EVENT_ABORT_SUB)
 		{
 			/* put back; freed with the others at the end of the transaction */
-			pm_stats_unflush(taken->rows);
+			pm_stats_usage_done(taken->rows, true);
 			taken->subid = InvalidSubTransactionId;
 		}
 	}
+}
+
+static int
+pm_usage_taken_cmp(const void *a, const void *b)
+{
+	return strcmp((*(PmUsageTaken *const *) a)->prompt_id,
+				  (*(PmUsageTaken *const *) b)->prompt_id);
 }
 
 /*
@@ -436,20 +491,30 @@ pm_flush_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  * pm_prompts.usage_count, in this transaction, and returns how many it
  * added.  A render is added once: the counts taken are marked, and put
  * back if the transaction (or the subtransaction that took them) rolls
- * back.
+ * back; those of prompts the UPDATE did not reach (row-level security, a
+ * prompt deleted) are put back at once and not returned.  Rows are locked
+ * in prompt_id order before they are updated, so that concurrent flushes
+ * wait for each other instead of deadlocking; renders take no row lock and
+ * never wait on a flush.
  */
 Datum
 pm_flush_usage(PG_FUNCTION_ARGS)
 {
 	List	   *rows;
+	List	   *reached_rows = NIL;
+	List	   *missed_rows = NIL;
 	ListCell   *lc;
+	PmFlushTaken *taken;
+	PmUsageTaken **sorted;
+	bool	   *reached;
+	bool	   *kept;
 	int64		total = 0;
 	int			n;
 	int			i = 0;
+	uint64		j;
+	int			ret;
 	Datum	   *ids;
 	Datum	   *counts;
-	ArrayType  *id_array;
-	ArrayType  *count_array;
 	Datum		values[2];
 	Oid			argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
 	MemoryContext old;
@@ -462,38 +527,98 @@ pm_flush_usage(PG_FUNCTION_ARGS)
 	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	rows = pm_stats_take_unflushed();
-	if (rows != NIL)
+	if (rows == NIL)
 	{
-		PmFlushTaken *taken = palloc(sizeof(PmFlushTaken));
-
-		taken->subid = GetCurrentSubTransactionId();
-		taken->rows = rows;
-		pm_flush_taken = lappend(pm_flush_taken, taken);
-	}
-	MemoryContextSwitchTo(old);
-	n = list_length(rows);
-	if (n == 0)
+		MemoryContextSwitchTo(old);
 		PG_RETURN_INT64(0);
+	}
+	/* from here on, a failure puts them back */
+	taken = palloc(sizeof(PmFlushTaken));
+	taken->subid = GetCurrentSubTransactionId();
+	taken->rows = rows;
+	pm_flush_taken = lappend(pm_flush_taken, taken);
+	MemoryContextSwitchTo(old);
 
+	n = list_length(rows);
 	ids = palloc(sizeof(Datum) * n);
 	counts = palloc(sizeof(Datum) * n);
+	sorted = palloc(sizeof(PmUsageTaken *) * n);
 	foreach(lc, rows)
 	{
-		PmStatsRow *row = (PmStatsRow *) lfirst(lc);
+		PmUsageTaken *t = (PmUsageTaken *) lfirst(lc);
 
-		ids[i] = CStringGetTextDatum(row->prompt_id);
-		counts[i] = Int64GetDatum(row->counters.renders);
-		total += row->counters.renders;
+		ids[i] = CStringGetTextDatum(t->prompt_id);
+		counts[i] = Int64GetDatum(t->count);
+		sorted[i] = t;
 		i++;
 	}
-	id_array = construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT);
-	count_array = construct_array(counts, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	values[0] = PointerGetDatum(id_array);
-	values[1] = PointerGetDatum(count_array);
+	values[0] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(counts, n, INT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
 
-	pm_storage_execute("UPDATE %s AS p SET usage_count = p.usage_count OPERATOR(pg_catalog.+) d.n "
-					   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS d(id, n) "
-					   "WHERE p.prompt_id OPERATOR(pg_catalog.=) d.id",
-					   2, argtypes, values);
+	ret = pm_storage_execute_returning(
+		"UPDATE %1$s AS p SET usage_count = p.usage_count OPERATOR(pg_catalog.+) d.n "
+		"FROM (SELECT l.prompt_id, u.n FROM %1$s AS l, "
+		"ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(id, n) "
+		"WHERE l.prompt_id OPERATOR(pg_catalog.=) u.id "
+		"ORDER BY l.prompt_id FOR UPDATE OF l) AS d "
+		"WHERE p.prompt_id OPERATOR(pg_catalog.=) d.prompt_id "
+		"RETURNING p.prompt_id",
+		2, argtypes, values);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "pm_flush_usage: unexpected SPI result %s", SPI_result_code_string(ret));
+
+	/* which of the counts the update really added: by id, sorted */
+	qsort(sorted, n, sizeof(PmUsageTaken *), pm_usage_taken_cmp);
+	reached = palloc0(sizeof(bool) * n);
+	for (j = 0; j < SPI_processed; j++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1, &isnull);
+		PmUsageTaken key;
+		PmUsageTaken *keyp = &key;
+		PmUsageTaken **found;
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull)
+			continue;
+		key.prompt_id = TextDatumGetCString(id);
+		found = bsearch(&keyp, sorted, n, sizeof(PmUsageTaken *), pm_usage_taken_cmp);
+		if (found != NULL)
+			reached[found - sorted] = true;
+		pfree(key.prompt_id);
+	}
+	SPI_finish();
+
+	/*
+	 * Put back at once what the update did not reach (hidden from the
+	 * caller, or not to be updated by it), but for prompts that are not in
+	 * the table at all (deleted, renamed): their usage has nowhere to go, and
+	 * would otherwise keep their entries from ever being evicted.
+	 */
+	kept = palloc0(sizeof(bool) * n);
+	for (i = 0; i < n; i++)
+	{
+		int64		revision;
+
+		CHECK_FOR_INTERRUPTS();
+		if (reached[i])
+			total += sorted[i]->count;
+		/* gone: taken like the others, but not added */
+		kept[i] = reached[i] || !pm_storage_probe_revision(sorted[i]->prompt_id, &revision);
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	for (i = 0; i < n; i++)
+	{
+		if (kept[i])
+			reached_rows = lappend(reached_rows, sorted[i]);
+		else
+			missed_rows = lappend(missed_rows, sorted[i]);
+	}
+	MemoryContextSwitchTo(old);
+	taken->rows = reached_rows;
+	list_free(rows);
+	pm_stats_usage_done(missed_rows, true);
+	pm_flush_free_rows(missed_rows);
 	PG_RETURN_INT64(total);
 }

@@ -656,6 +656,7 @@ pm_render_job(PmRenderJob *job)
 	pm_render_state_init(&state, job->result_cxt, job->prompt_id, job->params,
 						 job->batch, job->line_sink, job->line_sink_arg);
 	job->root_revision = 0;
+	job->root_found = false;
 	if (job->prompt_id != NULL)
 	{
 		PmCompiledPrompt *prompt;
@@ -670,6 +671,7 @@ pm_render_job(PmRenderJob *job)
 			pm_missing_prompt(&state, job->prompt_id, NULL, 0, 0, false);
 		else
 		{
+			job->root_found = true;
 			state.layers[1] = prompt->defaults;
 			pm_render_template(&state, prompt->tpl, 0);
 			job->root_revision = prompt->revision;

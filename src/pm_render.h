@@ -45,6 +45,8 @@ typedef struct PmRenderJob
 	/* out */
 	List	   *deps;			/* PmCacheDependency *, one per include */
 	bool		cacheable;		/* false once a prompt was missing */
+	bool		root_found;		/* the root prompt was read: set before it
+								 * is rendered, so also when that fails */
 	int64		root_revision;	/* the root prompt's row version read */
 	int64		bytes;			/* bytes rendered, streamed ones too */
 } PmRenderJob;

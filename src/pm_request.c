@@ -59,6 +59,8 @@ typedef struct PmRenderRequest
 	MemoryContext result_cxt;
 	bool		store;			/* store the result in the shared cache */
 	bool		keyed;			/* cache holds a key (and the id's hash) */
+	bool		root_found;		/* the render (not from the cache) read its
+								 * root prompt: set by pm_render_guarded */
 	PmCacheRequest cache;		/* its key, when keyed */
 } PmRenderRequest;
 
@@ -66,6 +68,10 @@ typedef struct PmRenderRequest
  * Count req in pm_stats.  The prompt id's length and XXH3_64bits come from
  * the cache key when one was made, so a cache hit costs no strlen or hash.
  * Always inlined: an untimed cache hit is then counted without any call.
+ * A render of a prompt that neither the cache's lookup (keyed) nor the
+ * render itself found (not there, not visible, or a failure before it was
+ * read) is counted under the database's one entry of missing prompts, not
+ * under an id of the caller's choosing.
  */
 static pg_attribute_always_inline void
 pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
@@ -85,7 +91,12 @@ pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
 			return;
 		}
 	}
-	else if (req->prompt_id != NULL)
+	if (req->prompt_id != NULL && !cache_hit && !req->keyed && !req->root_found)
+	{
+		pm_stats_count_missing(error, elapsed_ms, bytes);
+		return;
+	}
+	if (req->prompt_id != NULL && !req->keyed)
 	{
 		id_len = strlen(req->prompt_id);
 		id_hash = XXH3_64bits(req->prompt_id, id_len);
@@ -94,32 +105,32 @@ pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
 				   elapsed_ms, bytes);
 }
 
+/* Render req with job (the caller's, so that it can read it after a failure). */
 static text *
-pm_render_request(PmRenderRequest *req)
+pm_render_request(PmRenderRequest *req, PmRenderJob *job)
 {
-	PmRenderJob job = {
-		.prompt_id = req->prompt_id,
-		.template_text = req->template_text,
-		.params = req->params,
-		.result_cxt = req->result_cxt,
-	};
 	text	   *result;
 
+	memset(job, 0, sizeof(PmRenderJob));
+	job->prompt_id = req->prompt_id;
+	job->template_text = req->template_text;
+	job->params = req->params;
+	job->result_cxt = req->result_cxt;
 	if (req->opts != NULL)
 	{
-		job.batch = req->opts->batch;
-		job.line_sink = req->opts->line_sink;
-		job.line_sink_arg = req->opts->line_sink_arg;
+		job->batch = req->opts->batch;
+		job->line_sink = req->opts->line_sink;
+		job->line_sink_arg = req->opts->line_sink_arg;
 	}
-	result = pm_render_job(&job);
+	result = pm_render_job(job);
 	if (req->opts != NULL)
-		req->opts->bytes = job.bytes;
+		req->opts->bytes = job->bytes;
 
 	/* the key holds the revision the cache was asked for */
-	if (req->store && job.cacheable &&
-		(req->prompt_id == NULL || job.root_revision == req->cache.key.root_revision))
+	if (req->store && job->cacheable &&
+		(req->prompt_id == NULL || job->root_revision == req->cache.key.root_revision))
 	{
-		bool		stored = pm_cache_store(&req->cache, job.deps, result);
+		bool		stored = pm_cache_store(&req->cache, job->deps, result);
 
 		if (req->opts != NULL)
 			req->opts->cached = stored;
@@ -309,18 +320,21 @@ pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
 {
 	MemoryContext work_cxt;
 	text	   *volatile result = NULL;
+	PmRenderJob job;
 
+	job.root_found = false;
 	work_cxt = AllocSetContextCreate(req->result_cxt, "prompt_manager render",
 									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(work_cxt);
 	pm_template_cache_begin();
 	PG_TRY();
 	{
-		result = pm_render_request(req);
+		result = pm_render_request(req, &job);
 	}
 	PG_CATCH();
 	{
 		pm_template_cache_end();
+		req->root_found = job.root_found;
 		if (track)
 		{
 			instr_time	elapsed;
@@ -333,6 +347,7 @@ pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
 	}
 	PG_END_TRY();
 	pm_template_cache_end();
+	req->root_found = job.root_found;
 	MemoryContextSwitchTo(req->result_cxt);
 	MemoryContextDelete(work_cxt);
 	return result;

@@ -5,8 +5,25 @@
  *		pg_stat_statements.
  *
  * A shared hash table, sized by prompt_manager.stats_max at server start,
- * holds one entry per database and prompt (inline templates count under
- * one entry per database, prompt_id NULL).
+ * holds one entry per database and prompt.  Inline templates count under
+ * one entry per database, and so do the renders of ids that named no
+ * prompt the caller could see (kind "missing"): an entry per such id would
+ * let any role that may call pm_render fill the table with ids of its
+ * choosing.  What a role can write here is thus bounded by the prompts it
+ * can read.
+ *
+ * Each entry also holds the usage pm_flush_usage has not yet added to
+ * pm_prompts.usage_count (renders less errors less flushed), and what it
+ * took in transactions that have not ended (in_flight).  An entry with
+ * either is never evicted: when the table is full of them, a new prompt is
+ * not tracked and its renders are counted as dropped (pm_stats_info), so
+ * that no render of one database can make another lose its usage.  A
+ * reset removes entries anyway; the generation number of each entry tells
+ * a flush ending later that the entry it took from is gone.
+ *
+ * An entry records the encoding of its database: its prompt_id is shown in
+ * another database only converted to that database's encoding, or as NULL
+ * when it cannot be (as pg_stat_statements does with query texts).
  *
  * Renders are first counted in this backend, in a local table of pending
  * counters keyed by the hash of the prompt id that the cache key computed
@@ -34,6 +51,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "common/string.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -55,27 +75,36 @@
 #define PM_STATS_NAME_MAX	256		/* prompt ids are at most 255 bytes */
 #define PM_PENDING_MAX		1024	/* flush everything past this many */
 
+/* Hashed as bytes: always zeroed before it is filled in (padding). */
 typedef struct PmStatsKey
 {
 	Oid			dbid;
-	bool		is_inline;
-	uint64		id_hash;
+	uint8		kind;			/* PmStatsKind */
+	uint64		id_hash;		/* 0 unless kind is PM_STATS_PROMPT */
 } PmStatsKey;
 
 typedef struct PmStatsEntry
 {
 	PmStatsKey	key;			/* must be first */
-	slock_t		mutex;			/* protects the fields below */
+	int			encoding;		/* of the database: prompt_id's bytes */
+	uint64		generation;		/* set when the entry is created */
 	char		prompt_id[PM_STATS_NAME_MAX];
+	slock_t		mutex;			/* protects the fields below */
 	PmStatsCounters counters;
-	int64		flushed;		/* successful renders already added to
-								 * usage_count */
+	int64		flushed;		/* successful renders taken by
+								 * pm_flush_usage (in flight included) */
+	int64		in_flight;		/* of which taken by transactions that
+								 * have not ended */
 } PmStatsEntry;
 
 typedef struct PmStatsShared
 {
 	LWLock	   *lock;
 	int			max_entries;
+	/* the fields below change under the lock held exclusively */
+	uint64		next_generation;
+	int64		evicted;
+	int64		dropped;
 } PmStatsShared;
 
 /*
@@ -142,6 +171,9 @@ pm_stats_shmem_startup(void)
 	{
 		pm_stats_shared->lock = &(GetNamedLWLockTranche(PM_STATS_TRANCHE))->lock;
 		pm_stats_shared->max_entries = pm_stats_max;
+		pm_stats_shared->next_generation = 1;
+		pm_stats_shared->evicted = 0;
+		pm_stats_shared->dropped = 0;
 	}
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(PmStatsKey);
@@ -216,8 +248,25 @@ pm_stats_evict_order(const void *a, const void *b)
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
-/* Remove the least rendered twentieth; the lock is held exclusively. */
-static void
+/*
+ * May the entry be evicted: does it hold no usage that pm_flush_usage has
+ * yet to add, nor any that a flush still in progress took?  The lock is
+ * held exclusively: nothing changes the counters meanwhile.
+ */
+static bool
+pm_stats_evictable(const PmStatsEntry *entry)
+{
+	if (entry->key.kind != PM_STATS_PROMPT)
+		return true;
+	return entry->in_flight == 0 &&
+		entry->counters.renders - entry->counters.errors - entry->flushed <= 0;
+}
+
+/*
+ * Remove the least rendered twentieth of the entries that may be evicted;
+ * false when none may.  The lock is held exclusively.
+ */
+static bool
 pm_stats_evict(void)
 {
 	HASH_SEQ_STATUS seq;
@@ -230,12 +279,20 @@ pm_stats_evict(void)
 	entries = palloc(sizeof(PmStatsEntry *) * Max(n, 1));
 	hash_seq_init(&seq, pm_stats_table);
 	while ((entry = hash_seq_search(&seq)) != NULL)
-		entries[i++] = entry;
+		if (pm_stats_evictable(entry))
+			entries[i++] = entry;
+	if (i == 0)
+	{
+		pfree(entries);
+		return false;
+	}
 	qsort(entries, i, sizeof(PmStatsEntry *), pm_stats_evict_order);
 	nvictims = Max(i / 20, 1);
 	for (n = 0; n < nvictims && n < i; n++)
 		hash_search(pm_stats_table, &entries[n]->key, HASH_REMOVE, NULL);
+	pm_stats_shared->evicted += nvictims;
 	pfree(entries);
+	return true;
 }
 
 /* Add a pending slot to the shared table (the lock held, any mode). */
@@ -275,6 +332,7 @@ pm_stats_flush(void)
 {
 	int			i;
 	bool		missing = false;
+	bool		full = false;	/* and nothing could be evicted */
 
 	if (pm_stats_shared == NULL || pm_pending == NULL)
 		return;
@@ -308,17 +366,24 @@ pm_stats_flush(void)
 				continue;
 			if (!pm_stats_add_existing(slot))
 			{
-				if (hash_get_num_entries(pm_stats_table) >= pm_stats_shared->max_entries)
-					pm_stats_evict();
-				entry = hash_search(pm_stats_table, &slot->key, HASH_ENTER_NULL, &found);
+				if (!full &&
+					hash_get_num_entries(pm_stats_table) >= pm_stats_shared->max_entries)
+					full = !pm_stats_evict();
+				entry = full ? NULL :
+					hash_search(pm_stats_table, &slot->key, HASH_ENTER_NULL, &found);
 				if (entry != NULL)
 				{
 					SpinLockInit(&entry->mutex);
+					entry->encoding = GetDatabaseEncoding();
+					entry->generation = pm_stats_shared->next_generation++;
 					strlcpy(entry->prompt_id, name, PM_STATS_NAME_MAX);
 					memset(&entry->counters, 0, sizeof(PmStatsCounters));
 					entry->flushed = 0;
+					entry->in_flight = 0;
 					pm_counters_add(&entry->counters, &slot->counters);
 				}
+				else
+					pm_stats_shared->dropped += slot->counters.renders;
 			}
 			pm_pending_hot[pm_pending_used[i]].used = false;
 		}
@@ -328,11 +393,12 @@ pm_stats_flush(void)
 	pm_pending_any = false;
 }
 
-void
-pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
-			   bool cache_hit, bool error, double elapsed_ms, int64 bytes)
+/* pm_stats_count and pm_stats_count_missing: one render of an entry's kind. */
+static void
+pm_stats_count_kind(PmStatsKind kind, const char *prompt_id, size_t id_len,
+					uint64 id_hash, bool cache_hit, bool error,
+					double elapsed_ms, int64 bytes)
 {
-	bool		is_inline = prompt_id == NULL;
 	PmPendingHot *hot;
 	PmPending  *slot;
 	uint32		i;
@@ -351,8 +417,11 @@ pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
 		pm_pending_used = MemoryContextAlloc(TopMemoryContext,
 											 sizeof(uint16) * PM_PENDING_MAX);
 	}
-	if (is_inline)
-		id_hash = 0;			/* inline templates: one entry */
+	if (kind != PM_STATS_PROMPT)
+	{
+		prompt_id = NULL;
+		id_hash = 0;			/* one entry per database */
+	}
 	else if (id_len >= PM_STATS_NAME_MAX)
 		return;					/* no prompt has such an id (255 bytes at most) */
 
@@ -363,7 +432,7 @@ pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
 		if (!hot->used)
 			break;
 		/* told apart by the 64-bit hash: a collision would only merge stats */
-		if (hot->id_hash == id_hash && hot->is_inline == is_inline)
+		if (hot->id_hash == id_hash && hot->kind == kind)
 			break;
 		i = (i + 1) & (PM_PENDING_SLOTS - 1);
 	}
@@ -373,18 +442,18 @@ pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
 		if (pm_pending_count >= PM_PENDING_MAX)
 		{
 			pm_stats_flush();
-			pm_stats_count(prompt_id, id_len, id_hash, cache_hit, error,
-						   elapsed_ms, bytes);
+			pm_stats_count_kind(kind, prompt_id, id_len, id_hash, cache_hit,
+								error, elapsed_ms, bytes);
 			return;
 		}
 		memset(hot, 0, sizeof(PmPendingHot));
 		hot->used = true;
-		hot->is_inline = is_inline;
+		hot->kind = (uint8) kind;
 		hot->id_hash = id_hash;
 		slot = &pm_pending[i];
 		memset(slot, 0, sizeof(PmPending));
 		slot->key.dbid = MyDatabaseId;
-		slot->key.is_inline = is_inline;
+		slot->key.kind = (uint8) kind;
 		slot->key.id_hash = id_hash;
 		strlcpy(pm_pending_names[i], prompt_id ? prompt_id : "", PM_STATS_NAME_MAX);
 		pm_pending_used[pm_pending_count++] = (uint16) i;
@@ -411,6 +480,22 @@ pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
 	slot->counters.last_render = GetCurrentStatementStartTimestamp();
 }
 
+void
+pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
+			   bool cache_hit, bool error, double elapsed_ms, int64 bytes)
+{
+	pm_stats_count_kind(prompt_id != NULL ? PM_STATS_PROMPT : PM_STATS_INLINE,
+						prompt_id, id_len, id_hash, cache_hit, error,
+						elapsed_ms, bytes);
+}
+
+void
+pm_stats_count_missing(bool error, double elapsed_ms, int64 bytes)
+{
+	pm_stats_count_kind(PM_STATS_MISSING, NULL, 0, 0, false, error,
+						elapsed_ms, bytes);
+}
+
 /*
  * Statistics need the shared table: say so clearly without it.  Then add
  * this backend's pending counts, so that readers see them.
@@ -427,12 +512,48 @@ pm_stats_require_flushed(void)
 		pm_stats_flush();
 }
 
+/*
+ * A prompt id counted in a database of the given encoding, as text of
+ * this database: as it is when it is ASCII (every server encoding agrees
+ * on those bytes) or the encodings are the same, converted otherwise;
+ * NULL when it is not valid in its encoding or cannot be converted.
+ */
+static char *
+pm_stats_name_here(char *name, int encoding)
+{
+	int			here = GetDatabaseEncoding();
+	int			len = strlen(name);
+	Oid			proc;
+	char	   *converted;
+
+	if (encoding == here || here == PG_SQL_ASCII || pg_is_ascii(name))
+		return name;
+	if (encoding == PG_SQL_ASCII)	/* unknown bytes: keep them if valid here */
+		return pg_verify_mbstr(here, name, len, true) ? name : NULL;
+	if (!pg_verify_mbstr(encoding, name, len, true))
+		return NULL;
+	proc = FindDefaultConversionProc(encoding, here);
+	if (!OidIsValid(proc))
+		return NULL;
+	converted = palloc((len + 1) * MAX_CONVERSION_GROWTH + 1);
+	if (pg_do_encoding_conversion_buf(proc, encoding, here,
+									  (unsigned char *) name, len,
+									  (unsigned char *) converted,
+									  (len + 1) * MAX_CONVERSION_GROWTH + 1,
+									  true) != len)
+		return NULL;
+	return converted;
+}
+
 List *
 pm_stats_rows(void)
 {
 	HASH_SEQ_STATUS seq;
 	PmStatsEntry *entry;
 	List	   *rows = NIL;
+	List	   *encodings = NIL;
+	ListCell   *lc;
+	ListCell   *lc2;
 
 	pm_stats_require_flushed();
 
@@ -443,14 +564,38 @@ pm_stats_rows(void)
 		PmStatsRow *row = palloc0(sizeof(PmStatsRow));
 
 		row->dbid = entry->key.dbid;
-		row->prompt_id = entry->key.is_inline ? NULL : pstrdup(entry->prompt_id);
+		row->kind = (PmStatsKind) entry->key.kind;
+		row->prompt_id = entry->key.kind != PM_STATS_PROMPT ? NULL : pstrdup(entry->prompt_id);
 		SpinLockAcquire(&entry->mutex);
 		row->counters = entry->counters;
 		SpinLockRelease(&entry->mutex);
 		rows = lappend(rows, row);
+		encodings = lappend_int(encodings, entry->encoding);
 	}
 	LWLockRelease(pm_stats_shared->lock);
+
+	/* converting may read the catalogs: not under the lock */
+	forboth(lc, rows, lc2, encodings)
+	{
+		PmStatsRow *row = (PmStatsRow *) lfirst(lc);
+
+		if (row->prompt_id != NULL)
+			row->prompt_id = pm_stats_name_here(row->prompt_id, lfirst_int(lc2));
+	}
 	return rows;
+}
+
+void
+pm_stats_get_info(PmStatsInfo *info)
+{
+	pm_stats_require_flushed();
+
+	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
+	info->entries = hash_get_num_entries(pm_stats_table);
+	info->max_entries = pm_stats_shared->max_entries;
+	info->evicted = pm_stats_shared->evicted;
+	info->dropped = pm_stats_shared->dropped;
+	LWLockRelease(pm_stats_shared->lock);
 }
 
 int64
@@ -468,7 +613,7 @@ pm_stats_reset(const char *prompt_id)
 	while ((entry = hash_seq_search(&seq)) != NULL)
 	{
 		if (prompt_id != NULL &&
-			(entry->key.dbid != MyDatabaseId || entry->key.is_inline ||
+			(entry->key.dbid != MyDatabaseId || entry->key.kind != PM_STATS_PROMPT ||
 			 strcmp(entry->prompt_id, prompt_id) != 0))
 			continue;
 		hash_search(pm_stats_table, &entry->key, HASH_REMOVE, NULL);
@@ -483,7 +628,7 @@ pm_stats_take_unflushed(void)
 {
 	HASH_SEQ_STATUS seq;
 	PmStatsEntry *entry;
-	List	   *rows = NIL;
+	List	   *taken = NIL;
 
 	pm_stats_require_flushed();
 
@@ -493,49 +638,65 @@ pm_stats_take_unflushed(void)
 	{
 		int64		delta;
 
-		if (entry->key.dbid != MyDatabaseId || entry->key.is_inline)
+		if (entry->key.dbid != MyDatabaseId || entry->key.kind != PM_STATS_PROMPT)
 			continue;
 		SpinLockAcquire(&entry->mutex);
 		/* usage is the renders that did not fail */
 		delta = entry->counters.renders - entry->counters.errors - entry->flushed;
-		entry->flushed = entry->counters.renders - entry->counters.errors;
+		if (delta > 0)
+		{
+			entry->flushed += delta;
+			entry->in_flight += delta;
+		}
 		SpinLockRelease(&entry->mutex);
 		if (delta > 0)
 		{
-			PmStatsRow *row = palloc0(sizeof(PmStatsRow));
+			PmUsageTaken *t = palloc(sizeof(PmUsageTaken));
 
-			row->dbid = entry->key.dbid;
-			row->prompt_id = pstrdup(entry->prompt_id);
-			row->counters.renders = delta;
-			rows = lappend(rows, row);
+			t->prompt_id = pstrdup(entry->prompt_id);
+			t->count = delta;
+			t->id_hash = entry->key.id_hash;
+			t->generation = entry->generation;
+			t->dbid = entry->key.dbid;
+			taken = lappend(taken, t);
 		}
 	}
 	LWLockRelease(pm_stats_shared->lock);
-	return rows;
+	return taken;
 }
 
+/*
+ * The flush that took these counts has ended: they are no longer in
+ * flight, and with put_back they are usage not yet flushed again.  An
+ * entry removed by a reset meanwhile (or re-created since: another
+ * generation) is left alone.  Runs in transaction callbacks: nothing here
+ * may fail.
+ */
 void
-pm_stats_unflush(List *rows)
+pm_stats_usage_done(List *taken, bool put_back)
 {
 	ListCell   *lc;
 
-	if (pm_stats_shared == NULL)
+	if (pm_stats_shared == NULL || taken == NIL)
 		return;
 	LWLockAcquire(pm_stats_shared->lock, LW_SHARED);
-	foreach(lc, rows)
+	foreach(lc, taken)
 	{
-		PmStatsRow *row = (PmStatsRow *) lfirst(lc);
+		PmUsageTaken *t = (PmUsageTaken *) lfirst(lc);
 		PmStatsKey	key;
 		PmStatsEntry *entry;
 
 		memset(&key, 0, sizeof(key));
-		key.dbid = row->dbid;
-		key.id_hash = XXH3_64bits(row->prompt_id, strlen(row->prompt_id));
+		key.dbid = t->dbid;
+		key.kind = PM_STATS_PROMPT;
+		key.id_hash = t->id_hash;
 		entry = hash_search(pm_stats_table, &key, HASH_FIND, NULL);
-		if (entry == NULL)
+		if (entry == NULL || entry->generation != t->generation)
 			continue;
 		SpinLockAcquire(&entry->mutex);
-		entry->flushed -= row->counters.renders;
+		entry->in_flight -= t->count;
+		if (put_back)
+			entry->flushed -= t->count;
 		SpinLockRelease(&entry->mutex);
 	}
 	LWLockRelease(pm_stats_shared->lock);

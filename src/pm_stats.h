@@ -30,13 +30,37 @@ typedef struct PmStatsCounters
 	TimestampTz last_render;
 } PmStatsCounters;
 
+/*
+ * What an entry counts: the renders of one stored prompt, of every inline
+ * template of a database, or of every id of a database that named no
+ * (visible) prompt.  Only stored prompts have an id and a usage count.
+ */
+typedef enum PmStatsKind
+{
+	PM_STATS_PROMPT = 0,
+	PM_STATS_INLINE,
+	PM_STATS_MISSING
+} PmStatsKind;
+
 /* One row of the pm_stats view. */
 typedef struct PmStatsRow
 {
 	Oid			dbid;
-	char	   *prompt_id;		/* NULL: inline templates */
+	PmStatsKind kind;
+	char	   *prompt_id;		/* NULL: not a prompt, or an id that cannot
+								 * be shown in this database's encoding */
 	PmStatsCounters counters;
 } PmStatsRow;
+
+/* The one row of pm_stats_info(). */
+typedef struct PmStatsInfo
+{
+	int64		entries;
+	int64		max_entries;
+	int64		evicted;		/* entries evicted to make room */
+	int64		dropped;		/* renders not counted: the table was full
+								 * of entries that could not be evicted */
+} PmStatsInfo;
 
 /* Called from _PG_init when preloading. */
 extern void pm_stats_install_hooks(void);
@@ -58,11 +82,19 @@ pm_stats_active(void)
 /*
  * Count one render of prompt_id (NULL: an inline template), id_len bytes
  * long, whose XXH3_64bits is id_hash.  elapsed_ms is < 0 when the render
- * was not timed.
+ * was not timed.  Only for an id that names a prompt the caller can see:
+ * any other id is counted with pm_stats_count_missing.
  */
 extern void pm_stats_count(const char *prompt_id, size_t id_len, uint64 id_hash,
 						   bool cache_hit, bool error, double elapsed_ms,
 						   int64 bytes);
+
+/*
+ * Count one render of an id that named no prompt the caller could see,
+ * in the one entry per database that counts them all (an id per entry
+ * would let any role fill the shared table).
+ */
+extern void pm_stats_count_missing(bool error, double elapsed_ms, int64 bytes);
 
 /*
  * Pending counts, per prompt, of this backend (pm_stats.c keeps the rest):
@@ -79,7 +111,7 @@ typedef struct PmPendingHot
 	TimestampTz last_hit;		/* the slot's counters */
 	uint32		hits;
 	bool		used;
-	bool		is_inline;
+	uint8		kind;			/* PmStatsKind */
 } PmPendingHot;
 
 StaticAssertDecl(sizeof(PmPendingHot) == 32, "PmPendingHot is two to a cache line");
@@ -114,7 +146,7 @@ pm_stats_count_hit(const char *prompt_id, size_t id_len, uint64 id_hash,
 	if (likely(pm_pending_hot != NULL && prompt_id != NULL))
 	{
 		hot = &pm_pending_hot[id_hash & (PM_PENDING_SLOTS - 1)];
-		if (likely(hot->used && hot->id_hash == id_hash && !hot->is_inline) &&
+		if (likely(hot->used && hot->id_hash == id_hash && hot->kind == PM_STATS_PROMPT) &&
 			pm_pending_hot_add_hit(hot, bytes))
 			return;
 	}
@@ -131,14 +163,27 @@ pm_stats_time_this_hit(void)
 }
 
 extern List *pm_stats_rows(void);
+extern void pm_stats_get_info(PmStatsInfo *info);
 extern int64 pm_stats_reset(const char *prompt_id);
 
+/* Renders of one prompt taken by pm_flush_usage, and which entry gave them. */
+typedef struct PmUsageTaken
+{
+	char	   *prompt_id;
+	int64		count;
+	uint64		id_hash;
+	uint64		generation;		/* of the entry: a reset one is not it */
+	Oid			dbid;
+} PmUsageTaken;
+
 /*
- * Successful renders of this database counted since their last flush, per
- * prompt (a List of PmStatsRow * with counters.renders = the count), marked as
- * flushed.  pm_stats_unflush puts them back (the flush was rolled back).
+ * Successful renders of this database's prompts counted since their last
+ * flush (a List of PmUsageTaken *, allocated in CurrentMemoryContext),
+ * marked as in flight: their entries are not evicted until
+ * pm_stats_usage_done (the flush committed, or they are put back) is
+ * called with them.  pm_stats_usage_done never raises an error.
  */
 extern List *pm_stats_take_unflushed(void);
-extern void pm_stats_unflush(List *rows);
+extern void pm_stats_usage_done(List *taken, bool put_back);
 
 #endif							/* PM_STATS_H */

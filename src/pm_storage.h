@@ -92,6 +92,15 @@ extern void pm_storage_execute(const char *query_format, int nargs,
 							   Oid *argtypes, Datum *values);
 
 /*
+ * pm_storage_execute for a statement with RETURNING (%1$s in query_format
+ * is the table, as many times as it is needed): leaves its rows in
+ * SPI_tuptable, and returns SPI's result code; the caller reads the rows,
+ * then calls SPI_finish().
+ */
+extern int	pm_storage_execute_returning(const char *query_format, int nargs,
+										 Oid *argtypes, Datum *values);
+
+/*
  * Run a SELECT on pm_prompts as the current user (%s in query_format is
  * the table) and leave its rows in SPI_tuptable: the caller reads them,
  * then calls SPI_finish().

@@ -394,6 +394,9 @@ cmp_ok($stat_rows, '>', 0, 'full: and still counts');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pm_frequent_prompts(1000)}), $stat_rows,
 	'full: pm_frequent_prompts lists them');
 # the statistics go on after eviction: 50 new prompts rendered many times
+# (once pm_flush_usage has added the renders counted so far: entries whose
+# usage is not flushed yet are never evicted)
+$node->safe_psql('postgres', 'SELECT pm_flush_usage()');
 $node->safe_psql('postgres', q{SELECT count(pm_render('s/' || g, jsonb_build_object('n', r)))
 	FROM generate_series(251, 300) g, generate_series(1, 20) r});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pm_stats WHERE prompt_id LIKE 's/%'
