@@ -45,6 +45,7 @@ SHLIB_LINK = -lxxhash
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
 	privileges extension conformance operations procedure badinput security hostile_path \
+	revision_bytes \
 	config_$(PM_CONFIG) \
 	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \

@@ -62,29 +62,33 @@ CREATE INDEX pm_prompts_category_idx ON @extschema@.pm_prompts
 -- Stamps every inserted row, and every update of what a render reads
 -- (prompt_id, content, parameters), with a new revision; every update but
 -- one of usage_count alone sets updated_at.  Bookkeeping updates (usage_count, status, metadata, ...)
--- keep the revision, so they do not make caches render again.  An insert
--- keeps the created_at/updated_at it is given, so a pg_dump restore keeps
--- the original times.
+-- keep the revision.  An insert keeps the created_at/updated_at it is
+-- given, so a pg_dump restore keeps the original times.
+--
+-- "Changes" means the stored bytes differ (record_image_ne, the function of
+-- the *<> operator), not that the type's equality says so: jsonb calls
+-- {"x": 9.9} and {"x": 9.90} equal and a nondeterministic collation calls
+-- 'a' and 'A' equal, yet they render differently.  (jsonb stores keys
+-- sorted and without duplicates, so a change of key order alone, or of
+-- 1e2 into 100, stores the same bytes and keeps the revision.)
 CREATE FUNCTION @extschema@.pm_prompts_stamp() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF TG_OP = 'INSERT'
-		OR NEW.prompt_id IS DISTINCT FROM OLD.prompt_id
-		OR NEW.content IS DISTINCT FROM OLD.content
-		OR NEW.parameters IS DISTINCT FROM OLD.parameters
-		OR NEW.revision IS DISTINCT FROM OLD.revision
+		OR pg_catalog.record_image_ne(
+			ROW(NEW.prompt_id, NEW.content, NEW.parameters, NEW.revision),
+			ROW(OLD.prompt_id, OLD.content, OLD.parameters, OLD.revision))
 	THEN
 		NEW.revision := pg_catalog.nextval('@extschema@.pm_prompts_revision_seq'::pg_catalog.regclass);
 	END IF;
 	-- pm_flush_usage() changes usage_count only: not an edit of the prompt
-	IF TG_OP = 'UPDATE' AND
-		(NEW.prompt_id, NEW.content, NEW.parameters, NEW.metadata, NEW.category,
-		 NEW.status, NEW.preload, NEW.updated_at)
-		IS DISTINCT FROM
-		(OLD.prompt_id, OLD.content, OLD.parameters, OLD.metadata, OLD.category,
-		 OLD.status, OLD.preload, OLD.updated_at)
+	IF TG_OP = 'UPDATE' AND pg_catalog.record_image_ne(
+		ROW(NEW.prompt_id, NEW.content, NEW.parameters, NEW.metadata, NEW.category,
+			NEW.status, NEW.preload, NEW.updated_at),
+		ROW(OLD.prompt_id, OLD.content, OLD.parameters, OLD.metadata, OLD.category,
+			OLD.status, OLD.preload, OLD.updated_at))
 	THEN
 		NEW.updated_at := pg_catalog.now();
 	END IF;
