@@ -28,6 +28,7 @@ OBJS = \
 	src/pm_bulk.o \
 	src/pm_stats.o \
 	src/pm_preload.o \
+	src/pm_guard.o \
 	src/pm_functions.o
 
 DATA = sql/prompt_manager--$(EXTVERSION).sql
@@ -45,7 +46,7 @@ SHLIB_LINK = -lxxhash
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
 	privileges extension conformance operations procedure badinput security hostile_path \
-	revision_bytes \
+	revision_bytes drop_guard \
 	config_$(PM_CONFIG) \
 	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \

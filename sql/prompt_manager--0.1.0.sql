@@ -108,6 +108,22 @@ ALTER TABLE @extschema@.pm_prompts ENABLE ALWAYS TRIGGER pm_prompts_stamp;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pm_prompts', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pm_prompts_revision_seq', '');
 
+-- DROP EXTENSION prompt_manager drops pm_prompts with the extension: this
+-- event trigger refuses it while the table holds prompts, unless the
+-- statement says CASCADE (see src/pm_guard.c and README.md).  A member of
+-- the extension, so pg_dump leaves it to CREATE EXTENSION; ENABLE ALWAYS
+-- so that session_replication_role = replica does not silence it.
+CREATE FUNCTION @extschema@.pm_drop_guard() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'pm_drop_guard'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER pm_drop_guard ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION')
+	EXECUTE FUNCTION @extschema@.pm_drop_guard();
+ALTER EVENT TRIGGER pm_drop_guard ENABLE ALWAYS;
+-- an event trigger runs its function without checking EXECUTE
+REVOKE ALL ON FUNCTION @extschema@.pm_drop_guard() FROM PUBLIC;
+
 -- Rendering.  All functions run as the caller (SECURITY INVOKER): they read
 -- pm_prompts with the caller's privileges and row-level security policies.
 
