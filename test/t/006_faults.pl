@@ -425,7 +425,7 @@ my $rev = $node->safe_psql('dx', q{SELECT string_agg(prompt_id || ':' || revisio
 	# dropped and re-created in a transaction that rolls back
 	is($node->safe_psql('dx', q{
 		BEGIN;
-		DROP EXTENSION prompt_manager;
+		DROP EXTENSION prompt_manager CASCADE;
 		CREATE EXTENSION prompt_manager;
 		INSERT INTO pm_prompts (prompt_id, content) VALUES ('e/a', E'Atx [N]\n//include e/b');
 		INSERT INTO pm_prompts (prompt_id, content) VALUES ('e/b', 'Btx');
@@ -435,7 +435,7 @@ my $rev = $node->safe_psql('dx', q{SELECT string_agg(prompt_id || ':' || revisio
 		'extension: re-created in a transaction: renders its rows, and the old ones after ROLLBACK');
 	is($s->query_safe($render), "A1 1\nB1", 'extension: the first session still renders the old rows');
 
-	$node->safe_psql('dx', 'DROP EXTENSION prompt_manager');
+	$node->safe_psql('dx', 'DROP EXTENSION prompt_manager CASCADE');
 	$node->safe_psql('dx', sprintf($dx_setup, 2, 2));
 	is($node->safe_psql('dx', q{SELECT string_agg(prompt_id || ':' || revision, ',' ORDER BY prompt_id) FROM pm_prompts}),
 		$rev, 'extension: re-created, the new rows have the old revisions');
