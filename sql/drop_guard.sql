@@ -1,7 +1,8 @@
 -- DROP EXTENSION prompt_manager drops pm_prompts and every prompt in it:
 -- while the table holds prompts, the event trigger pm_drop_guard refuses
--- it unless the statement says CASCADE.  Every refusal below leaves every
--- prompt in place.
+-- it unless the statement says CASCADE or the setting
+-- prompt_manager.allow_drop_with_prompts is on.  Every refusal below
+-- leaves every prompt in place.
 INSERT INTO pm_prompts (prompt_id, content) VALUES
 	('dg/a', 'a'), ('dg/b', 'b'), ('dg/c', 'c');
 CREATE FUNCTION regress.dg_state(OUT installed boolean, OUT tables bigint)
@@ -65,6 +66,16 @@ SET ROLE pm_dg_owner;
 SELECT count(*) FROM pm_prompts;
 DROP EXTENSION prompt_manager;
 RESET ROLE;
+SELECT * FROM regress.dg_state();
+
+-- allowed: prompt_manager.allow_drop_with_prompts says so (for a DROP one
+-- cannot add CASCADE to, as pg_restore --clean's)
+SHOW prompt_manager.allow_drop_with_prompts;
+BEGIN;
+SET LOCAL prompt_manager.allow_drop_with_prompts = on;
+DROP EXTENSION prompt_manager;
+SELECT * FROM regress.dg_state();
+ROLLBACK;
 SELECT * FROM regress.dg_state();
 
 -- allowed: CASCADE says so

@@ -10,7 +10,9 @@
  * TAG IN ('DROP EXTENSION'), ENABLE ALWAYS so that it also fires under
  * session_replication_role = replica); it is itself a member, dropped with
  * the extension.  It refuses a DROP EXTENSION that names prompt_manager
- * while pm_prompts holds rows, unless the statement says CASCADE.  The
+ * while pm_prompts holds rows, unless the statement says CASCADE or
+ * prompt_manager.allow_drop_with_prompts is on (for statements one cannot
+ * add CASCADE to, such as the DROP EXTENSION of pg_restore --clean).  The
  * refusal says how many prompts would be lost and how to dump them.
  *
  * The trigger fires before PostgreSQL checks anything: for a role that
@@ -41,6 +43,7 @@
 #include "utils/snapmgr.h"
 
 #include "pm_compat.h"
+#include "pm_settings.h"
 
 PG_FUNCTION_INFO_V1(pm_drop_guard);
 
@@ -105,7 +108,8 @@ pm_drop_guard(PG_FUNCTION_ARGS)
 	if (!IsA(trigdata->parsetree, DropStmt))
 		PG_RETURN_VOID();
 	stmt = (DropStmt *) trigdata->parsetree;
-	if (stmt->behavior == DROP_CASCADE || !pm_drop_names_us(stmt))
+	if (stmt->behavior == DROP_CASCADE || pm_allow_drop_with_prompts ||
+		!pm_drop_names_us(stmt))
 		PG_RETURN_VOID();
 
 	ext_oid = get_extension_oid("prompt_manager", true);
@@ -133,8 +137,9 @@ pm_drop_guard(PG_FUNCTION_ARGS)
 						   "cannot drop extension \"prompt_manager\" because its table \"pm_prompts\" holds %lld prompts",
 						   n, (long long) n),
 			 errdetail("Dropping the extension drops the table and every prompt in it."),
-			 errhint("Dump the prompts first, for example with pg_dump --data-only --table=%s.pm_prompts --table=%s.pm_prompts_revision_seq, "
-					 "or drop them with the extension: DROP EXTENSION prompt_manager CASCADE.",
+			 errhint("Dump the prompts first, for example with pg_dump --data-only --table=%s.pm_prompts --table=%s.pm_prompts_revision_seq. "
+					 "To drop them with the extension, use DROP EXTENSION prompt_manager CASCADE, "
+					 "or set prompt_manager.allow_drop_with_prompts to on (for pg_restore --clean, in PGOPTIONS).",
 					 nsp_name, nsp_name)));
 	PG_RETURN_VOID();
 }
