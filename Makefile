@@ -28,6 +28,7 @@ OBJS = \
 	src/pm_bulk.o \
 	src/pm_stats.o \
 	src/pm_preload.o \
+	src/pm_guard.o \
 	src/pm_functions.o
 
 DATA = sql/prompt_manager--$(EXTVERSION).sql
@@ -45,6 +46,7 @@ SHLIB_LINK = -lxxhash
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
 	privileges extension conformance operations procedure badinput security hostile_path handler settings_limits \
+	revision_bytes drop_guard \
 	config_$(PM_CONFIG) \
 	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload stats_hostile)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
@@ -53,7 +55,7 @@ REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
 # Isolation tests of the shared render cache (test/isolation/specs), with
 # the library preloaded only.  ":=" so that ISOLATION is really empty, and
 # PGXS runs no isolation step at all, with PM_CONFIG=nopreload.
-ISOLATION := $(if $(filter preload,$(PM_CONFIG)),cache_commit cache_txn cache_snapshot cache_missing cache_privileges)
+ISOLATION := $(if $(filter preload,$(PM_CONFIG)),cache_commit cache_txn cache_snapshot cache_missing cache_privileges cache_revision_bytes)
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \
 	--temp-instance=$(CURDIR)/tmp_check_iso \
 	--temp-config=$(srcdir)/test/preload.conf

@@ -5,7 +5,7 @@ DROP EXTENSION prompt_manager;
 CREATE EXTENSION prompt_manager;
 INSERT INTO pm_prompts (prompt_id, content) VALUES ('ext/same', 'first table');
 SELECT revision, pm_render('ext/same') FROM pm_prompts;
-DROP EXTENSION prompt_manager;
+DROP EXTENSION prompt_manager CASCADE;
 CREATE EXTENSION prompt_manager;
 INSERT INTO pm_prompts (prompt_id, content) VALUES ('ext/same', 'second table');
 SELECT revision, pm_render('ext/same') FROM pm_prompts;

@@ -60,7 +60,7 @@ CREATE SCHEMA trap;
 CREATE FUNCTION trap.always(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE OPERATOR trap.~ (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.always);
 CREATE FUNCTION trap.now() RETURNS timestamptz LANGUAGE sql AS $$SELECT '1999-01-01'::timestamptz$$;
-DROP EXTENSION prompt_manager;
+DROP EXTENSION prompt_manager CASCADE;
 SET search_path = trap, pg_catalog, public;
 CREATE EXTENSION prompt_manager SCHEMA trap;
 SELECT regress.err($$INSERT INTO trap.pm_prompts (prompt_id, content) VALUES ('/not valid', 'x')$$);
@@ -68,7 +68,7 @@ INSERT INTO trap.pm_prompts (prompt_id, content) VALUES ('trap/ok', 'in [WHERE]'
 SELECT created_at > '2000-01-01' AS real_now FROM trap.pm_prompts;
 SELECT trap.pm_render('trap/ok', '{"where": "schema trap"}');
 RESET search_path;
-DROP EXTENSION prompt_manager;
+DROP EXTENSION prompt_manager CASCADE;
 DROP SCHEMA trap CASCADE;
 CREATE EXTENSION prompt_manager;
 

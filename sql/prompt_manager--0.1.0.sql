@@ -62,29 +62,33 @@ CREATE INDEX pm_prompts_category_idx ON @extschema@.pm_prompts
 -- Stamps every inserted row, and every update of what a render reads
 -- (prompt_id, content, parameters), with a new revision; every update but
 -- one of usage_count alone sets updated_at.  Bookkeeping updates (usage_count, status, metadata, ...)
--- keep the revision, so they do not make caches render again.  An insert
--- keeps the created_at/updated_at it is given, so a pg_dump restore keeps
--- the original times.
+-- keep the revision.  An insert keeps the created_at/updated_at it is
+-- given, so a pg_dump restore keeps the original times.
+--
+-- "Changes" means the stored bytes differ (record_image_ne, the function of
+-- the *<> operator), not that the type's equality says so: jsonb calls
+-- {"x": 9.9} and {"x": 9.90} equal and a nondeterministic collation calls
+-- 'a' and 'A' equal, yet they render differently.  (jsonb stores keys
+-- sorted and without duplicates, so a change of key order alone, or of
+-- 1e2 into 100, stores the same bytes and keeps the revision.)
 CREATE FUNCTION @extschema@.pm_prompts_stamp() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF TG_OP = 'INSERT'
-		OR NEW.prompt_id IS DISTINCT FROM OLD.prompt_id
-		OR NEW.content IS DISTINCT FROM OLD.content
-		OR NEW.parameters IS DISTINCT FROM OLD.parameters
-		OR NEW.revision IS DISTINCT FROM OLD.revision
+		OR pg_catalog.record_image_ne(
+			ROW(NEW.prompt_id, NEW.content, NEW.parameters, NEW.revision),
+			ROW(OLD.prompt_id, OLD.content, OLD.parameters, OLD.revision))
 	THEN
 		NEW.revision := pg_catalog.nextval('@extschema@.pm_prompts_revision_seq'::pg_catalog.regclass);
 	END IF;
 	-- pm_flush_usage() changes usage_count only: not an edit of the prompt
-	IF TG_OP = 'UPDATE' AND
-		(NEW.prompt_id, NEW.content, NEW.parameters, NEW.metadata, NEW.category,
-		 NEW.status, NEW.preload, NEW.updated_at)
-		IS DISTINCT FROM
-		(OLD.prompt_id, OLD.content, OLD.parameters, OLD.metadata, OLD.category,
-		 OLD.status, OLD.preload, OLD.updated_at)
+	IF TG_OP = 'UPDATE' AND pg_catalog.record_image_ne(
+		ROW(NEW.prompt_id, NEW.content, NEW.parameters, NEW.metadata, NEW.category,
+			NEW.status, NEW.preload, NEW.updated_at),
+		ROW(OLD.prompt_id, OLD.content, OLD.parameters, OLD.metadata, OLD.category,
+			OLD.status, OLD.preload, OLD.updated_at))
 	THEN
 		NEW.updated_at := pg_catalog.now();
 	END IF;
@@ -103,6 +107,22 @@ ALTER TABLE @extschema@.pm_prompts ENABLE ALWAYS TRIGGER pm_prompts_stamp;
 -- Keep users' prompts (and the revision counter) in pg_dump.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pm_prompts', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pm_prompts_revision_seq', '');
+
+-- DROP EXTENSION prompt_manager drops pm_prompts with the extension: this
+-- event trigger refuses it while the table holds prompts, unless the
+-- statement says CASCADE (see src/pm_guard.c and README.md).  A member of
+-- the extension, so pg_dump leaves it to CREATE EXTENSION; ENABLE ALWAYS
+-- so that session_replication_role = replica does not silence it.
+CREATE FUNCTION @extschema@.pm_drop_guard() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'pm_drop_guard'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER pm_drop_guard ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION')
+	EXECUTE FUNCTION @extschema@.pm_drop_guard();
+ALTER EVENT TRIGGER pm_drop_guard ENABLE ALWAYS;
+-- an event trigger runs its function without checking EXECUTE
+REVOKE ALL ON FUNCTION @extschema@.pm_drop_guard() FROM PUBLIC;
 
 -- Rendering.  All functions run as the caller (SECURITY INVOKER): they read
 -- pm_prompts with the caller's privileges and row-level security policies.

@@ -7,7 +7,8 @@
  * extension lives here, each behind a name that says what it does, so the
  * rest of the code reads the same on every version.
  *
- *	 16: pg_proc_aclcheck() and friends gave way to object_aclcheck();
+ *	 16: pg_proc_aclcheck() and friends gave way to object_aclcheck(),
+ *		 pg_extension_ownercheck() and friends to object_ownercheck();
  *		 stringToQualifiedNameList() takes an escontext; the extension's
  *		 schema has an exported lookup (get_extension_schema).
  *	 17: PGPROC.lxid moved to PGPROC.vxid.lxid, PGPROC.pgprocno went away
@@ -44,6 +45,17 @@ pm_function_aclcheck(Oid fn, Oid role)
 	return object_aclcheck(ProcedureRelationId, fn, role, ACL_EXECUTE);
 #else
 	return pg_proc_aclcheck(fn, role, ACL_EXECUTE);
+#endif
+}
+
+/* Does role own extension ext_oid? */
+static inline bool
+pm_extension_ownercheck(Oid ext_oid, Oid role)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(ExtensionRelationId, ext_oid, role);
+#else
+	return pg_extension_ownercheck(ext_oid, role);
 #endif
 }
 

@@ -38,6 +38,8 @@ int			pm_stats_max = 5000;
 char	   *pm_preload_databases = NULL;
 char	   *pm_error_handler = NULL;
 
+bool		pm_allow_drop_with_prompts = false;
+
 /* pm_output_settings_hash() of the current values, while valid */
 static bool pm_settings_hash_valid = false;
 static uint64 pm_settings_hash;
@@ -208,6 +210,15 @@ pm_define_settings(void)
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("prompt_manager.allow_drop_with_prompts",
+							 "Let DROP EXTENSION prompt_manager drop the prompts without CASCADE.",
+							 "When off, the event trigger pm_drop_guard refuses a DROP EXTENSION "
+							 "without CASCADE while pm_prompts holds prompts.",
+							 &pm_allow_drop_with_prompts,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	/* only now: reserving the prefix drops placeholders not defined yet */
 	if (process_shared_preload_libraries_in_progress)

@@ -43,6 +43,9 @@ extern int	pm_stats_max;
 extern char *pm_preload_databases;
 extern char *pm_error_handler;
 
+/* DROP EXTENSION with prompts in the table (pm_guard.c) */
+extern bool pm_allow_drop_with_prompts;
+
 extern void pm_define_settings(void);
 
 /*

@@ -164,7 +164,7 @@ is($recreate_session->query_safe(q{SELECT pm_render('root')}), "Old root\nOld le
 my $old_revisions = $primary->safe_psql('recreate',
 	'SELECT string_agg(prompt_id || revision, \',\' ORDER BY prompt_id) FROM pm_prompts');
 $primary->safe_psql('recreate', q{
-	DROP EXTENSION prompt_manager;
+	DROP EXTENSION prompt_manager CASCADE;
 	CREATE EXTENSION prompt_manager;
 	INSERT INTO pm_prompts (prompt_id, content) VALUES
 		('root', E'New root\n//include leaf'),

@@ -2,7 +2,8 @@
 #
 # What a user relies on: with eight sessions rendering (pm_render,
 # pm_render_template, pm_bulk_render) while others update prompts and the
-# prompts they include, insert and delete prompts, and call pm_invalidate,
+# prompts they include (also in the scale of a number only: 9.9, 9.90),
+# insert and delete prompts, and call pm_invalidate,
 # every render, served from the cache or not, is exactly what an uncached
 # render gives in the same snapshot, and what the prompt table says it must
 # be; a prompt deleted meanwhile is reported missing (42704) the same way
@@ -65,6 +66,9 @@ $node->safe_psql('postgres', q{
 	CREATE FUNCTION try_render(id text, p jsonb) RETURNS text LANGUAGE plpgsql STABLE
 	AS $$ BEGIN RETURN pm_render(id, p);
 	EXCEPTION WHEN undefined_object THEN RETURN 'ERROR 42704: ' || SQLERRM; END $$;
+	CREATE FUNCTION try_render_uncached(id text, p jsonb) RETURNS text LANGUAGE plpgsql STABLE
+	SET prompt_manager.cache = off
+	AS $$ BEGIN RETURN try_render(id, p); END $$;
 	CREATE FUNCTION try_template(t text, p jsonb) RETURNS text LANGUAGE plpgsql STABLE
 	AS $$ BEGIN RETURN pm_render_template(t, p);
 	EXCEPTION WHEN undefined_object THEN RETURN 'ERROR 42704: ' || SQLERRM; END $$;
@@ -257,6 +261,35 @@ UPDATE pm_prompts SET parameters = CASE WHEN :v % 3 = 0 THEN '{}' ELSE jsonb_bui
 COMMIT;
 };
 
+# scale-only edits (9.9, 9.90, 9.900, 9.9000: equal as jsonb, rendered
+# apart) of a root's and an include's stored parameters, twice in one
+# transaction (the rows keep one xmin), with a render between the two and
+# one checked after them in the writer's own transaction.  The writer is
+# READ COMMITTED (REPEATABLE READ would fail on concurrent updates), so its
+# three renders are compared in one statement, under one snapshot.
+my $scale_script = q{
+\set r random(1, 20)
+\set k random(1, 6)
+\set x random(0, 7)
+\set s1 random(1, 4)
+\set s2 random(1, 4)
+BEGIN;
+SELECT 'l/r' || :r AS id \gset
+UPDATE pm_prompts SET parameters = jsonb_build_object('[Y]', round(9.9, :s1)) WHERE prompt_id = ':id';
+UPDATE pm_prompts SET parameters = jsonb_build_object('[Z]', round(9.9, :s1)) WHERE prompt_id = 'l/i' || :k;
+SELECT h(try_render(':id', jsonb_build_object('x', :x)));
+UPDATE pm_prompts SET parameters = jsonb_build_object('[Y]', round(9.9, :s2)) WHERE prompt_id = ':id';
+UPDATE pm_prompts SET parameters = jsonb_build_object('[Z]', round(9.9, :s2)) WHERE prompt_id = 'l/i' || :k;
+INSERT INTO mismatches (kind, id, x, cached, uncached, ref)
+	SELECT 'scale', ':id', :x, c, u, f
+	FROM (SELECT h(try_render(':id', jsonb_build_object('x', :x))) AS c,
+		h(try_render_uncached(':id', jsonb_build_object('x', :x))) AS u,
+		h(ref_render(':id', jsonb_build_object('x', :x))) AS f) s
+	WHERE u IS DISTINCT FROM c OR f IS DISTINCT FROM c;
+SELECT nextval('checked_render');
+COMMIT;
+};
+
 my $insert_delete_script = q{
 \set m random(1, 8)
 \set n random(1, 8)
@@ -284,12 +317,13 @@ $node->pgbench(
 	[ qr{number of transactions actually processed: [1-9]\d*},
 	  qr{number of failed transactions: 0 } ],
 	[ qr{^(?!.*(ERROR|aborted))}s ],
-	'pgbench: renders, bulk renders, updates, inserts, deletes and invalidations',
+	'pgbench: renders, bulk renders, updates, scale-only edits, inserts, deletes and invalidations',
 	{
 		'007_render@40' => $render_script,
 		'007_inline@10' => $inline_script,
 		'007_bulk@10' => $bulk_script,
 		'007_update@2' => $update_script,
+		'007_scale@2' => $scale_script,
 		'007_insert_delete@2' => $insert_delete_script,
 		'007_invalidate@1' => $invalidate_script,
 	});
