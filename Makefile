@@ -7,6 +7,9 @@
 #   make tapcheck                     TAP tests (pg_dump round trip, ...)
 #   make unitcheck                    unit tests of the plain-C parser
 #   make fuzzcheck                    fuzz the parser (libFuzzer, clang)
+#   make asancheck                    regression and isolation suites against
+#                                     the extension built with AddressSanitizer
+#                                     (test/asan/run.sh; not root)
 #
 # tools/test runs all of them; see README.md.
 
@@ -70,7 +73,7 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # TAP tests (test/t/*.pl), against servers they start themselves.
 PROVE_TESTS = test/t/*.pl
-.PHONY: tapcheck unitcheck fuzzcheck
+.PHONY: tapcheck unitcheck fuzzcheck asancheck
 tapcheck:
 	$(prove_installcheck)
 
@@ -102,6 +105,13 @@ fuzzcheck: test/fuzz/fuzz_template
 	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MAX_LEN=$(FUZZ_MAX_LEN) \
 		FUZZ_SEED=$(FUZZ_SEED) FUZZ_JOBS=$(FUZZ_JOBS) \
 		$(srcdir)/test/fuzz/run.sh test/fuzz/fuzz_template $(srcdir)/test/fuzz/corpus
+
+# The regression and isolation suites (library preloaded) against the
+# extension built with -fsanitize=address, in a copy of the tree installed
+# into a copy of the PostgreSQL install, every server process running with
+# gcc's ASan runtime LD_PRELOADed; an ASan report fails it (test/asan/run.sh).
+asancheck:
+	PG_CONFIG=$(PG_CONFIG) $(srcdir)/test/asan/run.sh
 
 EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template test/fuzz/fuzz_template results regression.diffs regression.out \
 	tmp_check_iso output_iso
