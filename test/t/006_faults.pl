@@ -281,7 +281,7 @@ my $loop_sql = q{SELECT count(pm_render('k/' || (g % 50 + 1), jsonb_build_object
 	# crash recovery, then connections again
 	$node->poll_query_until('postgres', 'SELECT true') or die 'the server did not come back';
 	my $log = slurp_file($node->logfile, $log_offset);
-	like($log, qr/server process \(PID $pid\) was terminated by signal 9/,
+	like($log, qr/(?:server process|client backend) \(PID $pid\) was terminated by signal 9/,
 		'kill: the postmaster saw the backend killed');
 	like($log, qr/all server processes terminated; reinitializing/, 'kill: the server restarted');
 	eval { $s->quit };
@@ -541,7 +541,7 @@ for my $line (split /\n/, slurp_file($node->logfile))
 	{
 		$count{$i}++;
 	}
-	elsif ($line =~ /server process \(PID \d+\) was terminated by signal 9/)
+	elsif ($line =~ /(?:server process|client backend) \(PID \d+\) was terminated by signal 9/)
 	{
 		$count{kill}++;
 	}
