@@ -1,9 +1,10 @@
 # prompt_manager: PostgreSQL extension (PGXS build)
 #
 #   make && make install              build and install (install needs root)
-#   make installcheck                 regression suite on a private server
-#                                     with shared_preload_libraries set
-#   make installcheck PM_CONFIG=nopreload   the same suite without preloading
+#   make installcheck                 regression and isolation suites on
+#                                     private servers, library preloaded
+#   make installcheck PM_CONFIG=nopreload   the regression suite without preloading
+#   make regresscheck, make isolationcheck  each of the two suites alone
 #   make tapcheck                     TAP tests (pg_dump round trip, ...)
 #   make unitcheck                    unit tests of the plain-C parser
 #   make fuzzcheck                    fuzz the parser (libFuzzer, clang)
@@ -66,6 +67,19 @@ ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The two suites of installcheck one at a time, so that a failure of one
+# never keeps the other from running (tools/test runs and reports each).
+.PHONY: regresscheck isolationcheck
+regresscheck: submake $(REGRESS_PREP)
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+isolationcheck: submake
+ifdef ISOLATION
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+else
+	@echo "isolationcheck: no isolation tests with PM_CONFIG=$(PM_CONFIG) (they need the library preloaded)"
+endif
 
 # PGXS tracks no header dependencies: rebuild every object when a header
 # of ours changes (a changed struct must never meet an old object file).
