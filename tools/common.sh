@@ -22,6 +22,7 @@ PM_PG_CONFIG="${PM_PG_CONFIG:-/usr/lib/postgresql/${PM_PG_MAJOR}/bin/pg_config}"
 PM_PG_BINDIR="$(dirname "$PM_PG_CONFIG")"
 PM_LOCALE="${PM_LOCALE:-C.UTF-8}"
 PM_JOBS="${PM_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+# libpq-dev: the prompt_manager command-line program (cli/) is a libpq client.
 # libio-pty-perl: IPC::Run recommends it (PostgreSQL::Test::Cluster's
 # interactive_psql needs it); named here since we skip recommended packages.
 # clang and libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes,
@@ -30,6 +31,7 @@ PM_PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
 	libxxhash-dev
+	libpq-dev
 	libipc-run-perl
 	libio-pty-perl
 	make
