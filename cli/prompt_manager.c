@@ -503,11 +503,13 @@ walk_dir(ImportState *st, const char *root, const char *rel)
 					stt;
 		size_t		n = strlen(relpath);
 
-		if (lstat(path, &lst) != 0 || stat(path, &stt) != 0)
+		if (lstat(path, &lst) != 0)
 		{
 			pm_error("could not stat \"%s\": %s", path, strerror(errno));
 			ok = false;
 		}
+		else if (stat(path, &stt) != 0)
+			pm_warning("skipping \"%s\": %s", path, strerror(errno));	/* a broken link */
 		else if (S_ISDIR(lst.st_mode))
 			ok = walk_dir(st, root, relpath);
 		else if (S_ISDIR(stt.st_mode))
@@ -1243,7 +1245,8 @@ main(int argc, char **argv)
 						n--;
 					if (n == 0 || strcmp(optarg, ".") == 0)
 						break;	/* the working directory itself: nothing to remove */
-					opt.prefixes[opt.nprefixes++] = concat3(xstrndup(optarg, n), "/", "");
+					opt.prefixes[opt.nprefixes++] =
+						concat3(xstrndup(optarg, n), optarg[n - 1] == '/' ? "" : "/", "");
 					break;
 				}
 			default:

@@ -134,6 +134,7 @@ my %files = (
 	'orphan.json' => '{"[X]": ["y"]}',
 );
 write_file("$dir/$_", $files{$_}) for keys %files;
+symlink("nowhere", "$dir/broken.txt") or die "symlink: $!";
 
 # What import stores: the bytes of each .txt, the gem's include paths
 # replaced by ids, nothing else touched.
@@ -174,6 +175,8 @@ is($rc, 0, 'import exits 0') or diag($err);
 is($out, "created $nprompts, updated 0, unchanged 0\n", 'import reports the counts');
 like($err, qr/warning: skipping "\Q$dir\E\/orphan\.json": there is no "orphan\.txt" beside it/,
 	'a .json without its .txt is skipped, with a warning');
+like($err, qr/warning: skipping "\Q$dir\E\/broken\.txt": No such file or directory/,
+	'a broken symbolic link is skipped, with a warning');
 unlike($err, qr/hidden|README/, 'hidden files and other files are not read');
 is($node->safe_psql('app', 'SELECT string_agg(prompt_id, \' \' ORDER BY prompt_id COLLATE "C") FROM pm.pm_prompts'),
 	join(' ', @ids), 'one prompt per .txt, subdirectories as id prefixes');
