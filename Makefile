@@ -85,6 +85,24 @@ endif
 # of ours changes (a changed struct must never meet an old object file).
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
+# The command-line program prompt_manager (cli/prompt_manager.c: import and
+# export of a PromptManager gem prompts_dir), a libpq client built with
+# explicit rules (PGXS takes one PROGRAM or one MODULE_big, not both) and
+# installed into pg_config's bindir.
+PM_CLI = cli/prompt_manager
+all: $(PM_CLI)
+$(PM_CLI): cli/prompt_manager.c
+	$(CC) $(CFLAGS) $(PG_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< \
+		-L$(shell $(PG_CONFIG) --libdir) $(LDFLAGS) -lpq
+.PHONY: install-cli uninstall-cli
+install: install-cli
+install-cli: $(PM_CLI)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(PM_CLI) '$(DESTDIR)$(bindir)/prompt_manager'
+uninstall: uninstall-cli
+uninstall-cli:
+	rm -f '$(DESTDIR)$(bindir)/prompt_manager'
+
 # TAP tests (test/t/*.pl), against servers they start themselves.
 PROVE_TESTS = test/t/*.pl
 .PHONY: tapcheck unitcheck fuzzcheck asancheck
@@ -128,4 +146,4 @@ asancheck:
 	PG_CONFIG=$(PG_CONFIG) $(srcdir)/test/asan/run.sh
 
 EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template test/fuzz/fuzz_template results regression.diffs regression.out \
-	tmp_check_iso output_iso
+	tmp_check_iso output_iso cli/prompt_manager
