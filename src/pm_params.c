@@ -9,6 +9,7 @@
 
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -189,6 +190,7 @@ pm_params_match(const PmTemplate *tpl, const PmParamList *list,
 
 	for (j = 0; j < list->nparams && *unmatched > 0; j++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (matched[j] ||
 			pm_template_find_keyword(tpl, list->params[j].key,
 									 list->params[j].key_len) < 0)
@@ -299,6 +301,7 @@ pm_params_report_unknown(const PmParamList *list, const bool *matched,
 	initStringInfo(&keys);
 	for (j = 0; j < list->nparams; j++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (matched[j])
 			continue;
 		nunknown++;
