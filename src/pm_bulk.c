@@ -170,13 +170,17 @@ pm_bulk_unknown_key(JsonbContainer *object, uint32 i)
 
 	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		const char *s;
+		const char *s = NULL;
 
+		CHECK_FOR_INTERRUPTS();
 		if (token != WJB_KEY || pm_bulk_known_key(v.val.string.val, v.val.string.len))
 			continue;
+		if (suggestion == NULL)
+			s = pm_bulk_suggest_key(v.val.string.val, v.val.string.len);
+		if (s == NULL && list_length(unknown) > 10)
+			continue;			/* enough to name */
 		unknown = lappend(unknown, pnstrdup(v.val.string.val, v.val.string.len));
-		if (suggestion == NULL &&
-			(s = pm_bulk_suggest_key(v.val.string.val, v.val.string.len)) != NULL)
+		if (s != NULL)
 		{
 			suggestion = s;
 			named = llast(unknown);
@@ -199,13 +203,13 @@ pm_bulk_unknown_key(JsonbContainer *object, uint32 i)
 
 		if (k == named)
 			continue;
-		if (others.len > 0)
-			appendStringInfoString(&others, ", ");
 		if (foreach_current_index(lc) >= 10)
 		{
-			appendStringInfoString(&others, "...");
+			appendStringInfoString(&others, " and more");
 			break;
 		}
+		if (others.len > 0)
+			appendStringInfoString(&others, ", ");
 		pm_bulk_append_key(&others, k, strlen(k));
 	}
 	ereport(ERROR,
