@@ -669,12 +669,13 @@ pm_render_result(PmRenderState *state)
 static void
 pm_check_unknown_params(PmRenderState *state, const PmTemplate *root_tpl)
 {
-	List	   *templates = list_make1((void *) root_tpl);
+	List	   *templates;
 	HASH_SEQ_STATUS seq;
 	PmLoadedEntry *entry;
 
 	if (state->unmatched == 0 || !state->cacheable)
 		return;
+	templates = list_make1((void *) root_tpl);
 	/* the includes rendered: each prompt read, once */
 	if (state->loaded != NULL)
 	{
