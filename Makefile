@@ -50,7 +50,7 @@ SHLIB_LINK = -lxxhash
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
 	privileges extension conformance operations procedure badinput security hostile_path handler settings_limits \
-	revision_bytes drop_guard \
+	revision_bytes drop_guard unknown_keys \
 	config_$(PM_CONFIG) \
 	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload stats_hostile)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \

@@ -59,6 +59,14 @@ CREATE INDEX pm_prompts_usage_idx ON @extschema@.pm_prompts
 CREATE INDEX pm_prompts_category_idx ON @extschema@.pm_prompts
 	(category, status, updated_at DESC);
 
+-- Explains an invalid prompt id before the check constraints reject it
+-- with PostgreSQL's generic message (they stay, as the last line of
+-- defence): the message names the id and the detail says what an id may
+-- hold.  Checked on insert and when prompt_id changes; the constraint's
+-- name is in the error's constraint field, as it would be.  A table owner
+-- who dropped a constraint (to allow other ids) is not second-guessed: the
+-- catalog is looked at only for an id that fails the check.
+--
 -- Stamps every inserted row, and every update of what a render reads
 -- (prompt_id, content, parameters), with a new revision; every update but
 -- one of usage_count alone sets updated_at.  Bookkeeping updates (usage_count, status, metadata, ...)
@@ -75,7 +83,36 @@ CREATE FUNCTION @extschema@.pm_prompts_stamp() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	too_long boolean;
+	con text;
 BEGIN
+	IF (TG_OP = 'INSERT' OR NEW.prompt_id IS DISTINCT FROM OLD.prompt_id)
+		AND NEW.prompt_id IS NOT NULL
+		AND (pg_catalog.length(NEW.prompt_id) OPERATOR(pg_catalog.>) 255
+			OR NEW.prompt_id OPERATOR(pg_catalog.!~) '^[A-Za-z0-9_-][A-Za-z0-9_/-]*$')
+	THEN
+		too_long := pg_catalog.length(NEW.prompt_id) OPERATOR(pg_catalog.>) 255;
+		con := CASE WHEN too_long THEN 'pm_prompts_prompt_id_length_check'
+			ELSE 'pm_prompts_prompt_id_check' END;
+		IF EXISTS (SELECT FROM pg_catalog.pg_constraint AS c
+				   WHERE c.conrelid OPERATOR(pg_catalog.=) TG_RELID
+					 AND c.conname OPERATOR(pg_catalog.=) con)
+		THEN
+			RAISE EXCEPTION USING
+				ERRCODE = 'check_violation',
+				MESSAGE = CASE WHEN too_long
+					THEN pg_catalog.format('prompt id is too long (%s characters)',
+										   pg_catalog.length(NEW.prompt_id))
+					ELSE pg_catalog.format('invalid prompt id "%s"', NEW.prompt_id) END,
+				DETAIL = 'A prompt id is 1 to 255 characters: ASCII letters, digits, "_", "-" and "/", not starting with "/".',
+				HINT = 'For example "greet" or "team/support/reply".',
+				SCHEMA = TG_TABLE_SCHEMA,
+				TABLE = TG_TABLE_NAME,
+				COLUMN = 'prompt_id',
+				CONSTRAINT = con;
+		END IF;
+	END IF;
 	IF TG_OP = 'INSERT'
 		OR pg_catalog.record_image_ne(
 			ROW(NEW.prompt_id, NEW.content, NEW.parameters, NEW.revision),

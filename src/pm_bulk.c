@@ -34,6 +34,8 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/pathnodes.h"
 #include "nodes/supportnodes.h"
@@ -46,6 +48,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/varlena.h"
 
 #include "pm_compat.h"
 #include "pm_errors.h"
@@ -75,10 +78,158 @@ typedef struct PmBulkItem
 	JsonbValue	params;
 } PmBulkItem;
 
+/* The keys a request may have. */
+static const char *const pm_bulk_keys[] = {"prompt_id", "parameters"};
+
+/*
+ * The request key that key[0..len) was probably meant to be, or NULL: one
+ * that it is within two edits of (ignoring case), or a common other name
+ * for it ("params", "id").
+ */
+static const char *
+pm_bulk_suggest_key(const char *key, int len)
+{
+	static const struct
+	{
+		const char *alias;
+		const char *key;
+	}			aliases[] = {
+		{"params", "parameters"}, {"param", "parameters"},
+		{"args", "parameters"}, {"arguments", "parameters"},
+		{"vars", "parameters"}, {"variables", "parameters"},
+		{"values", "parameters"},
+		{"id", "prompt_id"}, {"prompt", "prompt_id"}, {"prompt_name", "prompt_id"},
+	};
+	char		lower[32];
+	int			i;
+
+	if (len >= (int) sizeof(lower))
+		return NULL;
+	for (i = 0; i < len; i++)
+		lower[i] = pg_ascii_tolower((unsigned char) key[i]);
+	lower[len] = '\0';
+	for (i = 0; i < lengthof(aliases); i++)
+	{
+		if (strcmp(lower, aliases[i].alias) == 0)
+			return aliases[i].key;
+	}
+	if (len < 3)
+		return NULL;
+	for (i = 0; i < lengthof(pm_bulk_keys); i++)
+	{
+		if (varstr_levenshtein_less_equal(lower, len, pm_bulk_keys[i],
+										  strlen(pm_bulk_keys[i]),
+										  1, 1, 1, 2, true) <= 2)
+			return pm_bulk_keys[i];
+	}
+	return NULL;
+}
+
+/* Is key[0..len) one of pm_bulk_keys? */
+static bool
+pm_bulk_known_key(const char *key, int len)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(pm_bulk_keys); i++)
+	{
+		if (len == strlen(pm_bulk_keys[i]) && memcmp(key, pm_bulk_keys[i], len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Append "key" to buf, clipped to 64 bytes. */
+static void
+pm_bulk_append_key(StringInfo buf, const char *key, int len)
+{
+	int			clip = pg_mbcliplen(key, len, 64);
+
+	appendStringInfo(buf, "\"%.*s%s\"", clip, key, clip < len ? "..." : "");
+}
+
+/*
+ * Raise the error of request i (0-based), object, which has a key other
+ * than pm_bulk_keys: named is the first such key that looks like a
+ * misspelt request key (the hint then says which), or else the first; the
+ * detail names the others.
+ */
+static void
+pm_bulk_unknown_key(JsonbContainer *object, uint32 i)
+{
+	JsonbIterator *it = JsonbIteratorInit(object);
+	JsonbValue	v;
+	JsonbIteratorToken token;
+	const char *named = NULL;
+	int			named_len = 0;
+	const char *suggestion = NULL;
+	List	   *unknown = NIL;
+	StringInfoData key;
+	StringInfoData others;
+	ListCell   *lc;
+
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		const char *s = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (token != WJB_KEY || pm_bulk_known_key(v.val.string.val, v.val.string.len))
+			continue;
+		if (suggestion == NULL)
+			s = pm_bulk_suggest_key(v.val.string.val, v.val.string.len);
+		if (s == NULL && list_length(unknown) > 10)
+			continue;			/* enough to name */
+		unknown = lappend(unknown, pnstrdup(v.val.string.val, v.val.string.len));
+		if (s != NULL)
+		{
+			suggestion = s;
+			named = llast(unknown);
+			named_len = v.val.string.len;
+		}
+	}
+	Assert(unknown != NIL);
+	if (named == NULL)
+	{
+		named = linitial(unknown);
+		named_len = strlen(named);
+	}
+
+	initStringInfo(&key);
+	pm_bulk_append_key(&key, named, named_len);
+	initStringInfo(&others);
+	foreach(lc, unknown)
+	{
+		const char *k = lfirst(lc);
+
+		if (k == named)
+			continue;
+		if (foreach_current_index(lc) >= 10)
+		{
+			appendStringInfoString(&others, " and more");
+			break;
+		}
+		if (others.len > 0)
+			appendStringInfoString(&others, ", ");
+		pm_bulk_append_key(&others, k, strlen(k));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("element %u of requests has unknown key %s", i + 1, key.data),
+			 others.len > 0 ?
+			 errdetail("A request has only the keys \"prompt_id\" and \"parameters\"; "
+					   "this one also has %s.", others.data) :
+			 errdetail("A request has only the keys \"prompt_id\" and \"parameters\"."),
+			 suggestion != NULL ?
+			 errhint("Did you mean \"%s\"?", suggestion) :
+			 errhint("Each request is {\"prompt_id\": \"...\", \"parameters\": {...}}.")));
+}
+
 /*
  * Check request i (0-based) of the array, elem, and note where its parts
  * are, raising for a malformed element: that is an error of the call, not
- * of one request.  Nothing is allocated: the parts point into the array.
+ * of one request.  A key other than "prompt_id" and "parameters" is one
+ * (found by counting the keys: the pass over them is for the error only).
+ * Nothing is allocated: the parts point into the array.
  */
 static void
 pm_bulk_check_request(const JsonbValue *elem, uint32 i, PmBulkItem *item)
@@ -86,6 +237,8 @@ pm_bulk_check_request(const JsonbValue *elem, uint32 i, PmBulkItem *item)
 	JsonbContainer *object;
 	JsonbValue	id;
 	JsonbValue	params;
+	bool		has_id;
+	bool		has_params_key;
 
 	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
 		ereport(ERROR,
@@ -93,17 +246,19 @@ pm_bulk_check_request(const JsonbValue *elem, uint32 i, PmBulkItem *item)
 				 errmsg("element %u of requests is not a JSON object", i + 1),
 				 errhint("Each request is {\"prompt_id\": \"...\", \"parameters\": {...}}.")));
 	object = elem->val.binary.data;
-	if (getKeyJsonValueFromContainer(object, "prompt_id", strlen("prompt_id"), &id) == NULL ||
-		id.type != jbvString)
+	has_id = getKeyJsonValueFromContainer(object, "prompt_id", strlen("prompt_id"), &id) != NULL;
+	has_params_key =
+		getKeyJsonValueFromContainer(object, "parameters", strlen("parameters"), &params) != NULL;
+	if (JsonContainerSize(object) > (has_id ? 1 : 0) + (has_params_key ? 1 : 0))
+		pm_bulk_unknown_key(object, i);
+	if (!has_id || id.type != jbvString)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("element %u of requests has no \"prompt_id\" string", i + 1),
 				 errhint("Each request is {\"prompt_id\": \"...\", \"parameters\": {...}}.")));
 	item->id = id.val.string.val;
 	item->id_len = id.val.string.len;
-	item->has_params =
-		getKeyJsonValueFromContainer(object, "parameters", strlen("parameters"), &params) != NULL &&
-		params.type != jbvNull;
+	item->has_params = has_params_key && params.type != jbvNull;
 	if (item->has_params)
 		item->params = params;	/* checked when rendered */
 }

@@ -44,5 +44,7 @@
 #define ERRCODE_PM_RENDER_TIMEOUT		MAKE_SQLSTATE('P','M','0','0','4')
 /* an include directive without exactly one prompt id */
 #define ERRCODE_PM_INVALID_DIRECTIVE	MAKE_SQLSTATE('P','M','0','0','5')
+/* a params key that matches no keyword (unknown_parameter = error) */
+#define ERRCODE_PM_UNKNOWN_PARAMETER	MAKE_SQLSTATE('P','M','0','0','6')
 
 #endif							/* PM_ERRORS_H */

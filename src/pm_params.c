@@ -7,6 +7,9 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -128,6 +131,8 @@ pm_params_from_jsonb(Jsonb *jb, const char *what)
 		if (tok != WJB_KEY)
 			continue;
 		param = &list->params[list->nparams];
+		param->name = v.val.string.val;
+		param->name_len = v.val.string.len;
 		pm_normalise_key(param, v.val.string.val, v.val.string.len);
 
 		tok = JsonbIteratorNext(&it, &v, true);
@@ -175,4 +180,157 @@ pm_params_resolve(const PmTemplate *tpl, PmParamList *const *layers,
 			slots[k].rank = rank;
 		}
 	}
+}
+
+void
+pm_params_match(const PmTemplate *tpl, const PmParamList *list,
+				bool *matched, int *unmatched)
+{
+	int			j;
+
+	for (j = 0; j < list->nparams && *unmatched > 0; j++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (matched[j] ||
+			pm_template_find_keyword(tpl, list->params[j].key,
+									 list->params[j].key_len) < 0)
+			continue;
+		matched[j] = true;
+		(*unmatched)--;
+	}
+}
+
+/* At most this many keys and keywords are named in one report. */
+#define PM_REPORT_MAX_NAMES 20
+/* and each at most this many bytes */
+#define PM_REPORT_MAX_NAME_BYTES 64
+
+/* Append "name" to buf, clipped to PM_REPORT_MAX_NAME_BYTES. */
+static void
+pm_append_quoted(StringInfo buf, const char *name, int len)
+{
+	int			clip = pg_mbcliplen(name, len, PM_REPORT_MAX_NAME_BYTES);
+
+	appendStringInfo(buf, "\"%.*s%s\"", clip, name, clip < len ? "..." : "");
+}
+
+/* qsort comparator of keyword names (PmKeywordName) */
+typedef struct PmKeywordName
+{
+	const char *name;
+	uint32		len;
+} PmKeywordName;
+
+static int
+pm_keyword_name_cmp(const void *a, const void *b)
+{
+	const PmKeywordName *x = (const PmKeywordName *) a;
+	const PmKeywordName *y = (const PmKeywordName *) b;
+	int			c = memcmp(x->name, y->name, Min(x->len, y->len));
+
+	if (c != 0)
+		return c;
+	return (x->len > y->len) - (x->len < y->len);
+}
+
+/*
+ * The hint's list of the keywords of templates: sorted, without repeats,
+ * at most PM_REPORT_MAX_NAMES of them ("[A], [B] and 3 more").  Empty when
+ * there is none.
+ */
+static char *
+pm_keyword_list(List *templates)
+{
+	StringInfoData buf;
+	PmKeywordName *names;
+	int			n = 0;
+	int			distinct = 0;
+	int			shown = 0;
+	int			i;
+	ListCell   *lc;
+
+	foreach(lc, templates)
+		n += ((const PmTemplate *) lfirst(lc))->nkeywords;
+	initStringInfo(&buf);
+	if (n == 0)
+		return buf.data;
+	names = palloc_extended(sizeof(PmKeywordName) * n, MCXT_ALLOC_HUGE);
+	n = 0;
+	foreach(lc, templates)
+	{
+		const PmTemplate *tpl = (const PmTemplate *) lfirst(lc);
+		uint32		k;
+
+		for (k = 0; k < tpl->nkeywords; k++)
+		{
+			names[n].name = tpl->pool + tpl->keywords[k].off;
+			names[n].len = tpl->keywords[k].len;
+			n++;
+		}
+	}
+	qsort(names, n, sizeof(PmKeywordName), pm_keyword_name_cmp);
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0 && pm_keyword_name_cmp(&names[i - 1], &names[i]) == 0)
+			continue;
+		distinct++;
+		if (shown == PM_REPORT_MAX_NAMES)
+			continue;
+		if (shown > 0)
+			appendStringInfoString(&buf, ", ");
+		appendBinaryStringInfo(&buf, names[i].name,
+							   pg_mbcliplen(names[i].name, names[i].len,
+											PM_REPORT_MAX_NAME_BYTES));
+		shown++;
+	}
+	if (distinct > shown)
+		appendStringInfo(&buf, " and %d more", distinct - shown);
+	pfree(names);
+	return buf.data;
+}
+
+void
+pm_params_report_unknown(const PmParamList *list, const bool *matched,
+						 const char *what, List *templates, int elevel)
+{
+	StringInfoData keys;
+	int			nunknown = 0;
+	int			j;
+	char	   *keywords;
+
+	initStringInfo(&keys);
+	for (j = 0; j < list->nparams; j++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (matched[j])
+			continue;
+		nunknown++;
+		if (nunknown > PM_REPORT_MAX_NAMES)
+			continue;
+		if (nunknown > 1)
+			appendStringInfoString(&keys, ", ");
+		pm_append_quoted(&keys, list->params[j].name, list->params[j].name_len);
+	}
+	if (nunknown == 0)
+		return;
+	if (nunknown > PM_REPORT_MAX_NAMES)
+		appendStringInfo(&keys, " and %d more", nunknown - PM_REPORT_MAX_NAMES);
+
+	keywords = pm_keyword_list(templates);
+	ereport(elevel,
+			(errcode(ERRCODE_PM_UNKNOWN_PARAMETER),
+			 nunknown == 1 ?
+			 errmsg("params key %s matches no keyword of %s or its includes",
+					keys.data, what) :
+			 errmsg("params keys %s match no keyword of %s or its includes",
+					keys.data, what),
+			 keywords[0] != '\0' ?
+			 errdetail("The keywords are %s.", keywords) :
+			 errdetail("There are no keywords."),
+			 errhint("A keyword is written in upper case in brackets, such as [NAME] "
+					 "([name] is plain text); a params key matches it as \"name\" in any case, "
+					 "or as \"[NAME]\". Set prompt_manager.unknown_parameter to ignore to pass "
+					 "keys that are not used.")));
+	pfree(keys.data);
+	pfree(keywords);
 }

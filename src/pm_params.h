@@ -13,12 +13,15 @@
 #ifndef PM_PARAMS_H
 #define PM_PARAMS_H
 
+#include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
 #include "pm_template.h"
 
 typedef struct PmParam
 {
+	const char *name;			/* the key as given, for messages */
+	uint32		name_len;
 	const char *key;			/* normalised: "[NAME]" */
 	uint32		key_len;
 	bool		bracketed;		/* given as "[NAME]" rather than "name" */
@@ -54,5 +57,23 @@ extern PmParamList *pm_params_from_jsonb(Jsonb *jb, const char *what);
  */
 extern void pm_params_resolve(const PmTemplate *tpl, PmParamList *const *layers,
 							  int nlayers, PmSlot *slots);
+
+/*
+ * prompt_manager.unknown_parameter: mark in matched[list->nparams] the
+ * params that match a keyword of tpl (as pm_params_resolve matches them),
+ * counting down *unmatched.
+ */
+extern void pm_params_match(const PmTemplate *tpl, const PmParamList *list,
+							bool *matched, int *unmatched);
+
+/*
+ * Report the params of list not marked in matched, at elevel (WARNING or
+ * ERROR), as matching no keyword of what ("prompt "x"", "the inline
+ * template") or its includes; templates (const PmTemplate *) are those
+ * rendered, whose keywords the hint lists.
+ */
+extern void pm_params_report_unknown(const PmParamList *list,
+									 const bool *matched, const char *what,
+									 List *templates, int elevel);
 
 #endif							/* PM_PARAMS_H */

@@ -81,6 +81,14 @@ typedef struct PmRenderState
 	void	   *line_sink_arg;
 	bool		produced;		/* any output at all yet */
 	int64		bytes;			/* output so far, streamed or not */
+
+	/*
+	 * prompt_manager.unknown_parameter other than ignore: matched[j] says
+	 * whether key j of the params argument matched a keyword of a template
+	 * rendered so far; unmatched counts those that did not (0: no check).
+	 */
+	bool	   *matched;
+	int			unmatched;
 } PmRenderState;
 
 /* A batch of renders: the prompts read so far, by id hash. */
@@ -546,6 +554,8 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 		slots = palloc(sizeof(PmSlot) * tpl->nkeywords);
 		pm_params_resolve(tpl, state->layers, depth + 2, slots);
 	}
+	if (state->unmatched > 0)
+		pm_params_match(tpl, state->layers[0], state->matched, &state->unmatched);
 
 	/* reserve this level's output at once (includes add theirs) */
 	pm_segments_begin(tpl, &it);
@@ -611,6 +621,12 @@ pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
 	state->cacheable = true;
 	if (params != NULL)
 		state->layers[0] = pm_params_from_jsonb(params, "params");
+	if (pm_unknown_parameter != PM_UNKNOWN_IGNORE && state->layers[0] != NULL &&
+		state->layers[0]->nparams > 0)
+	{
+		state->unmatched = state->layers[0]->nparams;
+		state->matched = palloc0(sizeof(bool) * state->unmatched);
+	}
 	if (pm_render_timeout > 0)
 		state->started = GetCurrentTimestamp();
 	state->batch = batch;
@@ -641,6 +657,39 @@ pm_render_result(PmRenderState *state)
 	}
 	SET_VARSIZE(state->out->data, state->out->len);
 	return (text *) state->out->data;
+}
+
+/*
+ * prompt_manager.unknown_parameter: report the params keys that no
+ * template rendered used.  Not when a prompt was missing (its keywords are
+ * not known).  A WARNING keeps the rendering out of the shared cache, to be
+ * seen on every render; a rendering stored under warning or error thus had
+ * no unknown key, and a hit needs no check.
+ */
+static void
+pm_check_unknown_params(PmRenderState *state, const PmTemplate *root_tpl)
+{
+	List	   *templates;
+	HASH_SEQ_STATUS seq;
+	PmLoadedEntry *entry;
+
+	if (state->unmatched == 0 || !state->cacheable)
+		return;
+	templates = list_make1((void *) root_tpl);
+	/* the includes rendered: each prompt read, once */
+	if (state->loaded != NULL)
+	{
+		hash_seq_init(&seq, state->loaded);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+		{
+			if (entry->prompt_id != NULL && entry->prompt != NULL)
+				templates = lappend(templates, (void *) entry->prompt->tpl);
+		}
+	}
+	pm_params_report_unknown(state->layers[0], state->matched,
+							 pm_describe(state->root_id), templates,
+							 pm_unknown_parameter == PM_UNKNOWN_ERROR ? ERROR : WARNING);
+	state->cacheable = false;
 }
 
 /*
@@ -675,6 +724,7 @@ pm_render_job(PmRenderJob *job)
 			state.layers[1] = prompt->defaults;
 			pm_render_template(&state, prompt->tpl, 0);
 			job->root_revision = prompt->revision;
+			pm_check_unknown_params(&state, prompt->tpl);
 		}
 	}
 	else
@@ -683,6 +733,7 @@ pm_render_job(PmRenderJob *job)
 										  VARSIZE_ANY_EXHDR(job->template_text));
 
 		pm_render_template(&state, tpl, 0);
+		pm_check_unknown_params(&state, tpl);
 	}
 	job->bytes = state.bytes;
 	job->deps = state.deps;

@@ -208,8 +208,8 @@ pm_render_from_cache(PmRenderRequest *req)
 /*
  * The failures prompt_manager.error_handler answers: those of the prompt
  * itself (missing prompt or include, cycle, depth, unknown or malformed
- * directive, missing parameter in error mode), not bad arguments, limits
- * or the server's own errors.
+ * directive, missing parameter or unknown params key in error mode), not
+ * bad arguments, limits or the server's own errors.
  */
 static bool
 pm_prompt_level_error(int sqlerrcode)
@@ -219,6 +219,7 @@ pm_prompt_level_error(int sqlerrcode)
 		sqlerrcode == ERRCODE_PM_INCLUDE_DEPTH ||
 		sqlerrcode == ERRCODE_PM_UNKNOWN_DIRECTIVE ||
 		sqlerrcode == ERRCODE_PM_MISSING_PARAMETER ||
+		sqlerrcode == ERRCODE_PM_UNKNOWN_PARAMETER ||
 		sqlerrcode == ERRCODE_PM_INVALID_DIRECTIVE;
 }
 

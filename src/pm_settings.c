@@ -23,6 +23,7 @@
 int			pm_max_include_depth = 10;
 int			pm_missing_parameter = PM_MISSING_KEEP;
 int			pm_unknown_directive = PM_DIRECTIVE_ERROR;
+int			pm_unknown_parameter = PM_UNKNOWN_IGNORE;
 int			pm_render_timeout = 0;
 bool		pm_raise_on_missing = true;
 char	   *pm_missing_prompt_text = NULL;
@@ -73,6 +74,13 @@ static const struct config_enum_entry missing_parameter_options[] = {
 static const struct config_enum_entry unknown_directive_options[] = {
 	{"error", PM_DIRECTIVE_ERROR, false},
 	{"keep", PM_DIRECTIVE_KEEP, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry unknown_parameter_options[] = {
+	{"ignore", PM_UNKNOWN_IGNORE, false},
+	{"warning", PM_UNKNOWN_WARNING, false},
+	{"error", PM_UNKNOWN_ERROR, false},
 	{NULL, 0, false}
 };
 
@@ -142,6 +150,20 @@ pm_define_settings(void)
 							 "error raises an error, keep leaves the line in the text.",
 							 &pm_unknown_directive,
 							 PM_DIRECTIVE_ERROR, unknown_directive_options,
+							 PGC_USERSET, 0,
+							 NULL, pm_output_setting_assigned, NULL);
+
+	/*
+	 * Output-changing (a WARNING or an error instead of the text): in the
+	 * settings hash, so that a rendering stored under ignore, unchecked, is
+	 * never served under warning or error.
+	 */
+	DefineCustomEnumVariable("prompt_manager.unknown_parameter",
+							 "What a params key that matches no keyword of the prompt or its includes does.",
+							 "ignore says nothing (as the PromptManager gem), warning raises a WARNING, "
+							 "error raises an error.",
+							 &pm_unknown_parameter,
+							 PM_UNKNOWN_IGNORE, unknown_parameter_options,
 							 PGC_USERSET, 0,
 							 NULL, pm_output_setting_assigned, NULL);
 
@@ -241,6 +263,7 @@ pm_output_settings_hash(void)
 		int32		missing_parameter;
 		int32		unknown_directive;
 		int32		raise_on_missing;
+		int32		unknown_parameter;
 	}			values;
 	XXH3_state_t state;
 
@@ -252,6 +275,7 @@ pm_output_settings_hash(void)
 	values.missing_parameter = pm_missing_parameter;
 	values.unknown_directive = pm_unknown_directive;
 	values.raise_on_missing = pm_raise_on_missing;
+	values.unknown_parameter = pm_unknown_parameter;
 
 	XXH3_64bits_reset(&state);
 	XXH3_64bits_update(&state, &values, sizeof(values));

@@ -23,9 +23,18 @@ typedef enum PmUnknownDirective
 	PM_DIRECTIVE_KEEP			/* leave the line in the output */
 } PmUnknownDirective;
 
+/* prompt_manager.unknown_parameter */
+typedef enum PmUnknownParameter
+{
+	PM_UNKNOWN_IGNORE,			/* say nothing, as the gem */
+	PM_UNKNOWN_WARNING,			/* a WARNING naming the keys */
+	PM_UNKNOWN_ERROR			/* raise ERRCODE_PM_UNKNOWN_PARAMETER */
+} PmUnknownParameter;
+
 extern int	pm_max_include_depth;
 extern int	pm_missing_parameter;
 extern int	pm_unknown_directive;
+extern int	pm_unknown_parameter;
 extern int	pm_render_timeout;
 extern bool pm_raise_on_missing;
 extern char *pm_missing_prompt_text;
