@@ -49,6 +49,8 @@ ASAN_PG_CONFIG="$WORK/inst$("$PG_CONFIG" --bindir)/pg_config"
 
 # 3. build with ASan (against the original headers), install into the copy
 ASAN_COPT="-fsanitize=address -fno-omit-frame-pointer -g"
+# (a tree copied from a build directory brings its objects: build anew)
+make -s -C "$WORK/src" PG_CONFIG="$PG_CONFIG" clean >/dev/null
 make -s -C "$WORK/src" PG_CONFIG="$PG_CONFIG" PM_WERROR=1 COPT="$ASAN_COPT" -j2
 make -s -C "$WORK/src" PG_CONFIG="$PG_CONFIG" install DESTDIR="$WORK/inst"
 if [ "$(nm -D "$WORK/inst$("$PG_CONFIG" --pkglibdir)/prompt_manager.so" | grep -c __asan_report)" -eq 0 ]; then
