@@ -105,3 +105,9 @@ fuzzcheck: test/fuzz/fuzz_template
 
 EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template test/fuzz/fuzz_template results regression.diffs regression.out \
 	tmp_check_iso output_iso
+
+# The SQL examples of README.md and docs/*.md, run on a throw-away server
+# and compared with the output the documents show (tools/doccheck).
+.PHONY: doccheck
+doccheck:
+	$(srcdir)/tools/doccheck --pg-config=$(PG_CONFIG)
