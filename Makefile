@@ -1,14 +1,20 @@
 # prompt_manager: PostgreSQL extension (PGXS build)
 #
 #   make && make install              build and install (install needs root)
-#   make installcheck                 regression suite on a private server
-#                                     with shared_preload_libraries set
-#   make installcheck PM_CONFIG=nopreload   the same suite without preloading
+#   make installcheck                 regression and isolation suites on
+#                                     private servers, library preloaded
+#   make installcheck PM_CONFIG=nopreload   the regression suite without preloading
+#   make regresscheck, make isolationcheck  each of the two suites alone
 #   make tapcheck                     TAP tests (pg_dump round trip, ...)
 #   make unitcheck                    unit tests of the plain-C parser
 #   make fuzzcheck                    fuzz the parser (libFuzzer, clang)
+#   make asancheck                    regression and isolation suites against
+#                                     the extension built with AddressSanitizer
+#                                     (test/asan/run.sh; not root)
+#   make doccheck                     the SQL examples of README.md and docs/
+#                                     against the installed extension
 #
-# tools/test runs all of them; see README.md.
+# tools/test runs them; see docs/development.md.
 
 EXTENSION = prompt_manager
 EXTVERSION = 0.1.0
@@ -64,13 +70,26 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# The two suites of installcheck one at a time, so that a failure of one
+# never keeps the other from running (tools/test runs and reports each).
+.PHONY: regresscheck isolationcheck
+regresscheck: submake $(REGRESS_PREP)
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+isolationcheck: submake
+ifdef ISOLATION
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+else
+	@echo "isolationcheck: no isolation tests with PM_CONFIG=$(PM_CONFIG) (they need the library preloaded)"
+endif
+
 # PGXS tracks no header dependencies: rebuild every object when a header
 # of ours changes (a changed struct must never meet an old object file).
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # TAP tests (test/t/*.pl), against servers they start themselves.
 PROVE_TESTS = test/t/*.pl
-.PHONY: tapcheck unitcheck fuzzcheck
+.PHONY: tapcheck unitcheck fuzzcheck asancheck
 tapcheck:
 	$(prove_installcheck)
 
@@ -102,6 +121,13 @@ fuzzcheck: test/fuzz/fuzz_template
 	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MAX_LEN=$(FUZZ_MAX_LEN) \
 		FUZZ_SEED=$(FUZZ_SEED) FUZZ_JOBS=$(FUZZ_JOBS) \
 		$(srcdir)/test/fuzz/run.sh test/fuzz/fuzz_template $(srcdir)/test/fuzz/corpus
+
+# The regression and isolation suites (library preloaded) against the
+# extension built with -fsanitize=address, in a copy of the tree installed
+# into a copy of the PostgreSQL install, every server process running with
+# gcc's ASan runtime LD_PRELOADed; an ASan report fails it (test/asan/run.sh).
+asancheck:
+	PG_CONFIG=$(PG_CONFIG) $(srcdir)/test/asan/run.sh
 
 EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template test/fuzz/fuzz_template results regression.diffs regression.out \
 	tmp_check_iso output_iso

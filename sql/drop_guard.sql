@@ -33,7 +33,9 @@ SELECT count(*) AS prompts FROM pm_prompts;
 -- other extensions, and other DDL, are left alone
 DROP EXTENSION citext;
 CREATE EXTENSION citext;
+SET client_min_messages = warning;  -- the NOTICE names the version citext has
 ALTER EXTENSION citext UPDATE;
+RESET client_min_messages;
 DROP EXTENSION IF EXISTS citext, no_such_extension;
 CREATE TABLE regress.dg_t (i int);
 DROP TABLE regress.dg_t;

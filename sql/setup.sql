@@ -2,7 +2,9 @@
 -- error's SQLSTATE, message, detail and hint on one line each.
 CREATE EXTENSION prompt_manager;
 
--- everything the extension created, all prefixed pm_
+-- everything the extension created, all prefixed pm_ (from PostgreSQL 17
+-- on, the row and array types of its tables and views are members too:
+-- expected/setup_1.out)
 SELECT pg_describe_object(classid, objid, objsubid) AS object
 FROM pg_depend
 WHERE refclassid = 'pg_extension'::regclass

@@ -5,41 +5,23 @@
 #
 #   . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #
-# The scripts target PostgreSQL 15 from Debian 12 and work from a fresh
-# machine: as root (CI, a new container), or as a user who has sudo.
+# The scripts build and test against one PostgreSQL, the one of
+# PM_PG_CONFIG: by default Debian 12's PostgreSQL 15 (its packages are
+# installed when missing); tools/test --pg 18 points it at a build of
+# tools/build-pg.  They work from a fresh machine: as root (CI, a new
+# container), or as a user who has sudo.
 # initdb and postgres refuse to run as root, so when run as root every
 # build and test step runs as the `postgres` user (created by the
 # postgresql-common package) in a copy of the source tree that it owns.
 #
 # Environment knobs:
-#   PM_PG_CONFIG   pg_config to build against
-#                  (default /usr/lib/postgresql/15/bin/pg_config)
+#   PM_PG_CONFIG   pg_config to build against (default
+#                  /usr/lib/postgresql/$PM_PG_MAJOR/bin/pg_config); its
+#                  version sets PM_PG_MAJOR
+#   PM_PG_MAJOR    the Debian package's major version when PM_PG_CONFIG is
+#                  not set (default PM_DEBIAN_PG_MAJOR, below)
 #   PM_LOCALE      locale of the build and test processes (default C.UTF-8)
 #   PM_JOBS        parallel make jobs (default: nproc)
-
-PM_PG_MAJOR=15
-PM_PG_CONFIG="${PM_PG_CONFIG:-/usr/lib/postgresql/${PM_PG_MAJOR}/bin/pg_config}"
-PM_PG_BINDIR="$(dirname "$PM_PG_CONFIG")"
-PM_LOCALE="${PM_LOCALE:-C.UTF-8}"
-PM_JOBS="${PM_JOBS:-$(nproc 2>/dev/null || echo 2)}"
-# libio-pty-perl: IPC::Run recommends it (PostgreSQL::Test::Cluster's
-# interactive_psql needs it); named here since we skip recommended packages.
-# clang and libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes,
-# which clang only recommends): make fuzzcheck.
-PM_PACKAGES=(
-	postgresql-15
-	postgresql-server-dev-15
-	libxxhash-dev
-	libipc-run-perl
-	libio-pty-perl
-	make
-	gcc
-	clang
-	libclang-rt-14-dev
-)
-
-# The repository root (the directory above tools/).
-PM_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 pm_log() {
 	printf '==> %s\n' "$*" >&2
@@ -49,6 +31,50 @@ pm_die() {
 	printf 'ERROR: %s\n' "$*" >&2
 	exit 1
 }
+
+# pm_pg_major_of PG_CONFIG: the major version of that pg_config: asked when
+# it runs, else read from a Debian path (/usr/lib/postgresql/N/bin/...).
+pm_pg_major_of() {
+	local v
+	if [ -x "$1" ] && v="$("$1" --version 2>/dev/null)"; then
+		v="${v#PostgreSQL }"
+		printf '%s\n' "${v%%[!0-9]*}"
+	elif [[ "$1" =~ ^/usr/lib/postgresql/([0-9]+)/bin/pg_config$ ]]; then
+		printf '%s\n' "${BASH_REMATCH[1]}"
+	else
+		return 1
+	fi
+}
+
+# pm_use_pg_config PG_CONFIG: make it the PostgreSQL of what follows
+# (PM_PG_CONFIG, PM_PG_MAJOR, PM_PG_BINDIR, and the packages it needs).
+pm_use_pg_config() {
+	PM_PG_CONFIG="$1"
+	PM_PG_MAJOR="$(pm_pg_major_of "$PM_PG_CONFIG")" ||
+		pm_die "cannot tell the PostgreSQL version of $PM_PG_CONFIG (it does not run)"
+	PM_PG_BINDIR="$(dirname "$PM_PG_CONFIG")"
+	# libio-pty-perl: IPC::Run recommends it (PostgreSQL::Test::Cluster's
+	# interactive_psql needs it); named here since we skip recommended
+	# packages.  clang and libclang-rt-14-dev (libFuzzer and the
+	# sanitizers' runtimes, which clang only recommends): make fuzzcheck.
+	PM_PACKAGES=(libxxhash-dev libipc-run-perl libio-pty-perl make gcc clang libclang-rt-14-dev)
+	if [[ "$PM_PG_CONFIG" == "/usr/lib/postgresql/$PM_PG_MAJOR/bin/pg_config" ]]; then
+		# Debian's own PostgreSQL: its server and development packages.
+		PM_PACKAGES=("postgresql-$PM_PG_MAJOR" "postgresql-server-dev-$PM_PG_MAJOR" "${PM_PACKAGES[@]}")
+	else
+		# A build of our own (tools/build-pg): only the postgres user.
+		PM_PACKAGES=(postgresql-common "${PM_PACKAGES[@]}")
+	fi
+}
+
+# The PostgreSQL that Debian 12 packages (the others: tools/build-pg).
+PM_DEBIAN_PG_MAJOR=15
+pm_use_pg_config "${PM_PG_CONFIG:-/usr/lib/postgresql/${PM_PG_MAJOR:-$PM_DEBIAN_PG_MAJOR}/bin/pg_config}"
+PM_LOCALE="${PM_LOCALE:-C.UTF-8}"
+PM_JOBS="${PM_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+# The repository root (the directory above tools/).
+PM_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 pm_is_root() {
 	[ "$(id -u)" -eq 0 ]
@@ -66,18 +92,20 @@ pm_as_root() {
 	fi
 }
 
-# pm_install_packages: install the Debian packages the build and the tests
-# need, only those missing (so a second run neither updates the package
-# lists nor touches the network).
+# pm_install_packages [PKG...]: install the Debian packages PKG (default:
+# PM_PACKAGES, what the build and the tests need), only those missing (so a
+# second run neither updates the package lists nor touches the network).
+# shellcheck disable=SC2120  # called with no arguments for PM_PACKAGES
 pm_install_packages() {
-	local missing=() p
-	for p in "${PM_PACKAGES[@]}"; do
+	local missing=() p pkgs=("$@")
+	[ "${#pkgs[@]}" -gt 0 ] || pkgs=("${PM_PACKAGES[@]}")
+	for p in "${pkgs[@]}"; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 			missing+=("$p")
 		fi
 	done
 	if [ "${#missing[@]}" -eq 0 ]; then
-		pm_log "packages: all present (${PM_PACKAGES[*]})"
+		pm_log "packages: all present (${pkgs[*]})"
 		return 0
 	fi
 	command -v apt-get >/dev/null 2>&1 ||
@@ -92,8 +120,47 @@ pm_install_packages() {
 	pm_as_root env DEBIAN_FRONTEND=noninteractive apt-get -qq -y \
 		-o Dpkg::Use-Pty=0 --no-install-recommends install "${missing[@]}" </dev/null >/dev/null ||
 		pm_die "apt-get install ${missing[*]} failed"
-	[ -x "$PM_PG_CONFIG" ] || pm_die "$PM_PG_CONFIG not found after installing packages"
+	[ "$#" -gt 0 ] || [ -x "$PM_PG_CONFIG" ] || pm_die "$PM_PG_CONFIG not found after installing packages"
 	pm_log "packages: done"
+}
+
+# pm_apt_archive_uri: the address of the Debian archive that the machine's
+# own apt configuration uses for this release (one-line lists and deb822
+# .sources files alike: apt itself reads them), e.g. for a deb-src entry
+# of another suite.  No address is written into the repository.
+pm_apt_archive_uri() {
+	local codename uri
+	codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+	[ -n "$codename" ] || pm_die "no VERSION_CODENAME in /etc/os-release"
+	# shellcheck disable=SC2016  # $(REPO_URI) is apt's, not the shell's
+	uri="$(apt-get indextargets --format '$(REPO_URI)' "Codename: $codename" "Origin: Debian" \
+		"Component: main" 2>/dev/null | head -n 1)"
+	[ -n "$uri" ] || pm_die "apt has no Debian archive for $codename main (see /etc/apt/sources.list.d)"
+	printf '%s\n' "${uri%/}"
+}
+
+# pm_apt_private DIR TYPE SUITE COMPONENT: set PM_APT_PRIVATE to an apt-get
+# command line that knows only the entry "TYPE <archive> SUITE COMPONENT",
+# with its sources list, package lists and cache in DIR, and run its
+# "update".  The machine's apt (/etc/apt, /var/lib/apt) is left as it was:
+# nothing is added to its sources, and its package lists are not cleaned.
+pm_apt_private() {
+	local dir="$1" type="$2" suite="$3" component="$4" uri keyring=""
+	uri="$(pm_apt_archive_uri)"
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/sources.list.d"
+	[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] &&
+		keyring=" [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+	printf '%s%s %s %s %s\n' "$type" "$keyring" "$uri" "$suite" "$component" >"$dir/sources.list"
+	PM_APT_PRIVATE=(env DEBIAN_FRONTEND=noninteractive apt-get
+		-o Dir::Etc::sourcelist="$dir/sources.list"
+		-o Dir::Etc::sourceparts="$dir/sources.list.d"
+		-o Dir::State::Lists="$dir/lists"
+		-o Dir::Cache="$dir/cache"
+		-o APT::Sandbox::User=root
+		-o Dpkg::Use-Pty=0)
+	pm_log "apt: $type $suite $component (private lists in $dir)"
+	pm_as_root "${PM_APT_PRIVATE[@]}" -qq update </dev/null ||
+		pm_die "apt-get update of $suite failed"
 }
 
 # pm_check_postgres_user: when root, the `postgres` user must exist.

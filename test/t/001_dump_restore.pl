@@ -5,11 +5,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PmGuard;
 
 my $node = PostgreSQL::Test::Cluster->new('dump');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'prompt_manager'");
 $node->start;
+my $guard = PmGuard->new($node);
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');
 $node->safe_psql('src', q{
@@ -75,5 +79,6 @@ for my $db ('dst_custom', 'dst_plain')
 		'Changed Madam', "$db: renders the updated prompt");
 }
 
+$guard->check;
 $node->stop;
 done_testing();

@@ -17,11 +17,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PmGuard;
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', "shared_preload_libraries = 'prompt_manager'");
 $primary->start;
+my $primary_guard = PmGuard->new($primary);
 $primary->backup('backup');
 
 my $standby = PostgreSQL::Test::Cluster->new('standby');
@@ -33,6 +37,7 @@ hot_standby_feedback = on
 max_standby_streaming_delay = -1
 });
 $standby->start;
+my $standby_guard = PmGuard->new($standby);
 
 # everything below is created on the primary and reaches the standby by WAL
 $primary->safe_psql('postgres', q{
@@ -260,6 +265,7 @@ note("standby cache: hits $final->{hits}, misses $final->{misses}, inserts $fina
 # revisions from its own copy of the sequence) are seen by the next render
 my $primary_max_revision = $primary->safe_psql('postgres', 'SELECT max(revision) FROM pm_prompts');
 $primary->wait_for_catchup($standby);
+$primary_guard->check;
 $primary->stop;
 is(render($standby, q{pm_render('root')}), "Root RC\nLeaf RC2", 'cached before promotion');
 $standby->promote;
@@ -275,14 +281,14 @@ is(render($standby, q{pm_render('root')}), "Root promoted\nLeaf promoted",
 cmp_ok($standby->safe_psql('postgres', q{SELECT min(revision) FROM pm_prompts WHERE prompt_id IN ('root', 'leaf')}),
 	'>', $primary_max_revision, 'promoted: new revisions are above the old primary\'s');
 
+$standby_guard->check;
 $standby->stop;
-$primary->stop;
 
 # no server crashed or hit an assertion
 for my $node ($primary, $standby)
 {
 	my $log = slurp_file($node->logfile);
-	unlike($log, qr/PANIC|TRAP:|terminated by signal|server process .* was terminated/,
+	unlike($log, $PmGuard::CRASH_RE,
 		$node->name . ': no crash in the server log');
 }
 

@@ -22,12 +22,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PmGuard;
 use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('settings');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'prompt_manager'");
 $node->start;
+my $guard = PmGuard->new($node);
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION prompt_manager;
@@ -255,7 +259,7 @@ $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET prompt_manager.cache_size = '1MB';
 	ALTER SYSTEM SET prompt_manager.cache_max_entries = 200;
 });
-$node->restart;
+$guard->restart;
 is($node->safe_psql('postgres', q{SELECT capacity_bytes, max_entries, entries FROM pm_cache}),
 	'1048576|200|0', 'restarted with a 1 MB cache of at most 200 entries');
 my $shmem = $node->safe_psql('postgres',
@@ -376,9 +380,10 @@ is($node->safe_psql('postgres', q{
 $after = stats();
 is_deeply($after, $before, 'cache off: no counter moved');
 
+$guard->check;
 $node->stop;
 my $log = slurp_file($node->logfile);
-unlike($log, qr/PANIC|TRAP:|terminated by signal|server process .* was terminated/,
+unlike($log, $PmGuard::CRASH_RE,
 	'no crash in the server log');
 
 done_testing();

@@ -18,6 +18,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PmGuard;
 
 my $node = PostgreSQL::Test::Cluster->new('concurrency');
 $node->init;
@@ -28,6 +31,7 @@ prompt_manager.cache_max_entries = 100
 max_connections = 20
 });
 $node->start;
+my $guard = PmGuard->new($node);
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION prompt_manager;
@@ -238,12 +242,13 @@ is($node->safe_psql('postgres', q{
 		IS DISTINCT FROM uncached('c/p' || id, jsonb_build_object('x', x))}),
 	'0', 'after the run, every rendering agrees with an uncached one');
 
+$guard->check;
 $node->stop;
 
 # no ERROR, crash or assertion failure in the server log
 my $log = slurp_file($node->logfile);
 # (an autovacuum worker stopped by the shutdown is no error)
-my @errors = grep { /\b(ERROR|FATAL|PANIC):|TRAP:|terminated by signal|was terminated/
+my @errors = grep { (/\b(ERROR|FATAL|PANIC):|TRAP:|terminated by signal|was terminated/ || $_ =~ $PmGuard::CRASH_RE)
 	  && !/FATAL:  terminating autovacuum process due to administrator command/ } split /\n/, $log;
 is(scalar(@errors), 0, 'no error in the server log') or diag(join("\n", @errors[0 .. ($#errors < 9 ? $#errors : 9)]));
 

@@ -17,6 +17,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PmGuard;
 
 my $node = PostgreSQL::Test::Cluster->new('preload');
 $node->init;
@@ -26,6 +29,7 @@ prompt_manager.preload_databases = 'app, nonexistent_db_is_skipped'
 prompt_manager.stats_max = 100
 });
 $node->start;
+my $guard = PmGuard->new($node);
 $node->safe_psql('postgres', 'CREATE DATABASE app');
 $node->safe_psql('app', q{
 	CREATE EXTENSION prompt_manager;
@@ -37,7 +41,7 @@ $node->safe_psql('app', q{
 });
 
 # --- preload at server start ---------------------------------------------
-$node->restart;
+$guard->restart;
 ok($node->poll_query_until('app', 'SELECT entries >= 2 FROM pm_cache'),
 	'the preload worker filled the cache after the restart');
 is($node->safe_psql('app', 'SELECT hits, inserts, entries FROM pm_cache'),
@@ -53,7 +57,7 @@ like($log, qr/prompt_manager preloaded 2 prompt\(s\) of database "app"/,
 	'the worker reports what it preloaded');
 like($log, qr/database "nonexistent_db_is_skipped" does not exist/,
 	'a database that does not exist is reported, not fatal to the others');
-unlike($log, qr/PANIC|server process .* was terminated/, 'no crash');
+unlike($log, $PmGuard::CRASH_RE, 'no crash');
 
 # --- streaming a rendering of over 100 MB ---------------------------------
 $node->safe_psql('app', q{
@@ -147,5 +151,6 @@ cmp_ok($count, '<=', 100, "pm_stats holds at most stats_max prompts ($count)");
 is($node->safe_psql('app', q{SELECT string_agg(prompt_id, ',' ORDER BY prompt_id) FROM pm_stats WHERE renders > 500}),
 	'many/1,many/2,many/3', 'the most rendered prompts were kept');
 
+$guard->check;
 $node->stop;
 done_testing();

@@ -38,6 +38,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PmGuard;
 use Time::HiRes qw(usleep time);
 
 my $node = PostgreSQL::Test::Cluster->new('faults');
@@ -48,6 +51,7 @@ max_connections = 20
 restart_after_crash = on
 });
 $node->start;
+my $guard = PmGuard->new($node);
 
 my $checked = 0;	# renders compared with the text they must be
 
@@ -277,13 +281,15 @@ my $loop_sql = q{SELECT count(pm_render('k/' || (g % 50 + 1), jsonb_build_object
 	note("kill: $before cache entries before the kill");
 	my $log_offset = -s $node->logfile;
 
+	$guard->expect_restart;
 	ok(kill('KILL', $pid), "kill: SIGKILL sent to backend $pid in a loop of renders");
 	# crash recovery, then connections again
 	$node->poll_query_until('postgres', 'SELECT true') or die 'the server did not come back';
 	my $log = slurp_file($node->logfile, $log_offset);
-	like($log, qr/server process \(PID $pid\) was terminated by signal 9/,
+	like($log, PmGuard::killed_re($pid, 9),
 		'kill: the postmaster saw the backend killed');
 	like($log, qr/all server processes terminated; reinitializing/, 'kill: the server restarted');
+	$guard->restarted;
 	eval { $s->quit };
 	eval { $bulk->quit };
 	eval { $writer->quit };
@@ -328,7 +334,7 @@ prompt_manager.cache_size = '1MB'
 prompt_manager.cache_max_entries = 100
 prompt_manager.stats_max = 100
 });
-$node->restart;
+$guard->restart;
 is($node->safe_psql('postgres', q{SELECT capacity_bytes, max_entries,
 	current_setting('prompt_manager.stats_max') FROM pm_cache}),
 	'1048576|100|100', 'full: restarted with a 1 MB cache of 100 entries, stats_max 100');
@@ -531,6 +537,7 @@ note("renders checked against the text they must be: $checked");
 #----------------------------------------------------------------------
 # the server log: the errors this test causes, and nothing else
 #----------------------------------------------------------------------
+$guard->check;
 $node->stop;
 my @expected = (
 	qr/ERROR:  canceling statement due to (user request|statement timeout)/,
@@ -543,24 +550,30 @@ my %count;
 my @unexpected;
 for my $line (split /\n/, slurp_file($node->logfile))
 {
-	next unless $line =~ /\b(ERROR|FATAL|PANIC|WARNING):|TRAP:|terminated by signal/;
+	next unless $line =~ /\b(ERROR|FATAL|PANIC|WARNING):|TRAP:|terminated by signal/ || $line =~ $PmGuard::CRASH_RE;
 	my ($i) = grep { $line =~ $expected[$_] } 0 .. $#expected;
 	if (defined $i)
 	{
 		$count{$i}++;
 	}
-	elsif ($line =~ /server process \(PID \d+\) was terminated by signal 9/)
+	elsif ($line =~ PmGuard::killed_re('\d+', 9))
 	{
 		$count{kill}++;
+	}
+	# the crash restart that follows the kill (PmGuard::CRASH_RE sees it)
+	elsif ($line =~ /LOG:  (terminating any other active server processes|all server processes terminated; reinitializing)$/)
+	{
+		$count{reinit}++;
 	}
 	else
 	{
 		push @unexpected, $line;
 	}
 }
-note('expected in the log: ' . join(', ', map { ($_ eq 'kill' ? 'killed backend' : $expected[$_]) . " x $count{$_}" } sort keys %count));
+note('expected in the log: ' . join(', ', map { ($_ eq 'kill' ? 'killed backend' : $_ eq 'reinit' ? 'crash restart' : $expected[$_]) . " x $count{$_}" } sort keys %count));
 is($count{0}, 6, 'log: one cancel or timeout for each of the six stopped statements');
 is($count{kill} // 0, 1, 'log: one backend killed, by this test');
+is($count{reinit} // 0, 2, 'log: one crash restart, after that kill');
 is(scalar(@unexpected), 0, 'log: no other error, warning, crash or assertion failure')
   or diag(join("\n", @unexpected[0 .. ($#unexpected < 19 ? $#unexpected : 19)]));
 

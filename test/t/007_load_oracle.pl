@@ -36,6 +36,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PmGuard;
 
 my $seconds = $ENV{PM_LOAD_SECONDS} // 8;
 die "PM_LOAD_SECONDS must be a positive integer" unless $seconds =~ /^[1-9]\d*$/;
@@ -50,6 +53,7 @@ prompt_manager.cache_max_entries = 100
 max_connections = 30
 });
 $node->start;
+my $guard = PmGuard->new($node);
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION prompt_manager;
@@ -370,12 +374,13 @@ is($node->safe_psql('postgres', q{
 		UNION ALL SELECT 'l/d' || g, NULL FROM generate_series(1, 8) g) s, generate_series(1, 2) pass}),
 	'0', 'after the run, every rendering agrees with the reference, cached and not');
 
+$guard->check;
 $node->stop;
 
 # pm_render's 42704 is caught in PL/pgSQL and pm_bulk_render's in its row:
 # neither reaches the log, which holds no error, warning or crash at all
 # (an autovacuum worker stopped by the shutdown is no error)
-my @errors = grep { /\b(ERROR|FATAL|PANIC|WARNING):|TRAP:|terminated by signal|was terminated/
+my @errors = grep { (/\b(ERROR|FATAL|PANIC|WARNING):|TRAP:|terminated by signal|was terminated/ || $_ =~ $PmGuard::CRASH_RE)
 	  && !/FATAL:  terminating autovacuum process due to administrator command/ }
   split /\n/, slurp_file($node->logfile);
 is(scalar(@errors), 0, 'no error in the server log')
