@@ -11,8 +11,10 @@
 #   make asancheck                    regression and isolation suites against
 #                                     the extension built with AddressSanitizer
 #                                     (test/asan/run.sh; not root)
+#   make doccheck                     the SQL examples of README.md and docs/
+#                                     against the installed extension
 #
-# tools/test runs all of them; see README.md.
+# tools/test runs them; see docs/development.md.
 
 EXTENSION = prompt_manager
 EXTVERSION = 0.1.0
@@ -147,3 +149,9 @@ asancheck:
 
 EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template test/fuzz/fuzz_template results regression.diffs regression.out \
 	tmp_check_iso output_iso cli/prompt_manager
+
+# The SQL examples of README.md and docs/*.md, run on a throw-away server
+# and compared with the output the documents show (tools/doccheck).
+.PHONY: doccheck
+doccheck:
+	$(srcdir)/tools/doccheck --pg-config=$(PG_CONFIG)
