@@ -57,7 +57,7 @@ pm_use_pg_config() {
 	# interactive_psql needs it); named here since we skip recommended
 	# packages.  clang and libclang-rt-14-dev (libFuzzer and the
 	# sanitizers' runtimes, which clang only recommends): make fuzzcheck.
-	PM_PACKAGES=(libxxhash-dev libpq-dev libipc-run-perl libio-pty-perl make gcc clang libclang-rt-14-dev)
+	PM_PACKAGES=(libxxhash-dev libpq-dev python3 libipc-run-perl libio-pty-perl make gcc clang libclang-rt-14-dev)
 	if [[ "$PM_PG_CONFIG" == "/usr/lib/postgresql/$PM_PG_MAJOR/bin/pg_config" ]]; then
 		# Debian's own PostgreSQL: its server and development packages.
 		PM_PACKAGES=("postgresql-$PM_PG_MAJOR" "postgresql-server-dev-$PM_PG_MAJOR" "${PM_PACKAGES[@]}")
