@@ -517,28 +517,6 @@ pm_storage_fetch_unchecked(const char *prompt_id,
 	return pm_storage_read_direct(prompt_id, &revision, callback, arg);
 }
 
-void
-pm_storage_execute(const char *query_format, int nargs, Oid *argtypes,
-				   Datum *values)
-{
-	const PmTableInfo *table = pm_storage_table();
-	char	   *nsp_name = get_namespace_name(table->namespace);
-	char	   *table_name;
-	int			ret;
-
-	if (nsp_name == NULL)
-		elog(ERROR, "cache lookup failed for namespace %u", table->namespace);
-	table_name = psprintf("%s.%s", quote_identifier(nsp_name), PM_TABLE_NAME);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_with_args(psprintf(query_format, table_name), nargs,
-								argtypes, values, NULL, false, 0);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	SPI_finish();
-}
-
 int
 pm_storage_execute_returning(const char *query_format, int nargs,
 							 Oid *argtypes, Datum *values)

@@ -85,15 +85,9 @@ extern bool pm_storage_fetch_unchecked(const char *prompt_id,
 									   PmStoredRowCallback callback, void *arg);
 
 /*
- * Run a statement on pm_prompts as the current user; query_format has one
- * %s, replaced by the schema-qualified table name.
- */
-extern void pm_storage_execute(const char *query_format, int nargs,
-							   Oid *argtypes, Datum *values);
-
-/*
- * pm_storage_execute for a statement with RETURNING (%1$s in query_format
- * is the table, as many times as it is needed): leaves its rows in
+ * Run a statement with RETURNING on pm_prompts as the current user (%1$s
+ * in query_format is the schema-qualified table, as many times as it is
+ * needed): leaves its rows in
  * SPI_tuptable, and returns SPI's result code; the caller reads the rows,
  * then calls SPI_finish().
  */
