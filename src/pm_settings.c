@@ -3,8 +3,12 @@
  * pm_settings.c
  *		Configuration parameters (GUCs) under the prompt_manager. prefix.
  *
- * All of them can be changed per session (SET), per role or database, or in
- * postgresql.conf; none needs a restart.
+ * The rendering settings can be changed per session (SET), per role or
+ * database, or in postgresql.conf.  The ones that size shared memory
+ * (cache_size, cache_max_entries, stats_max) and preload_databases are
+ * defined only when the library is preloaded and need a restart;
+ * cache_ttl is reloaded (sighup); cache_max_entry_size and track are for
+ * superusers.  docs/settings.md lists each with its range and context.
  *
  *-------------------------------------------------------------------------
  */
