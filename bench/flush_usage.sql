@@ -25,30 +25,9 @@ SELECT count(pm_render(id, '{"name": "Ann"}')) >= 0 AS warm FROM flush_ids \gset
 SELECT pm_flush_usage() >= 0 AS warm \gset
 SELECT count(pm_render(id, '{"name": "Ann"}')) >= 0 AS warm FROM flush_ids \gset
 \set QUIET off
-SELECT misses AS m0 FROM pm_cache \gset
-\echo 1000 cached renders, the flush, the same renders after it, their misses:
-\timing on
-SELECT count(pm_render(id, '{"name": "Ann"}')) AS cached FROM flush_ids;
-SELECT pm_flush_usage() > 0 AS flushed;
-SELECT count(pm_render(id, '{"name": "Ann"}')) AS after_flush FROM flush_ids;
-\timing off
-SELECT misses - :m0 AS misses FROM pm_cache;
-SELECT misses AS m0 FROM pm_cache \gset
-\echo 1000 cached renders, the flush, the same renders after it, their misses:
-\timing on
-SELECT count(pm_render(id, '{"name": "Ann"}')) AS cached FROM flush_ids;
-SELECT pm_flush_usage() > 0 AS flushed;
-SELECT count(pm_render(id, '{"name": "Ann"}')) AS after_flush FROM flush_ids;
-\timing off
-SELECT misses - :m0 AS misses FROM pm_cache;
-SELECT misses AS m0 FROM pm_cache \gset
-\echo 1000 cached renders, the flush, the same renders after it, their misses:
-\timing on
-SELECT count(pm_render(id, '{"name": "Ann"}')) AS cached FROM flush_ids;
-SELECT pm_flush_usage() > 0 AS flushed;
-SELECT count(pm_render(id, '{"name": "Ann"}')) AS after_flush FROM flush_ids;
-\timing off
-SELECT misses - :m0 AS misses FROM pm_cache;
+\ir flush_usage_round.sql
+\ir flush_usage_round.sql
+\ir flush_usage_round.sql
 \set QUIET on
 \set QUIET on
 DELETE FROM pm_prompts WHERE prompt_id LIKE 'flush/%';

@@ -102,6 +102,16 @@ typedef struct Buf
 
 static void pm_error(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 static void pm_warning(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+static void pm_vmessage(const char *prefix, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* Print "prompt_manager: " PREFIX message to stderr. */
+static void
+pm_vmessage(const char *prefix, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: %s", progname, prefix);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
 
 /* Print "prompt_manager: message" to stderr. */
 static void
@@ -109,11 +119,9 @@ pm_error(const char *fmt,...)
 {
 	va_list		ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	pm_vmessage("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Print "prompt_manager: warning: message" to stderr. */
@@ -122,11 +130,9 @@ pm_warning(const char *fmt,...)
 {
 	va_list		ap;
 
-	fprintf(stderr, "%s: warning: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	pm_vmessage("warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* malloc that exits on failure. */
