@@ -17,7 +17,7 @@
 # tools/test runs them; see docs/development.md.
 
 EXTENSION = prompt_manager
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = prompt_manager
 OBJS = \
@@ -37,7 +37,7 @@ OBJS = \
 	src/pm_guard.o \
 	src/pm_functions.o
 
-DATA = sql/prompt_manager--$(EXTVERSION).sql
+DATA = sql/prompt_manager--0.1.0.sql sql/prompt_manager--0.1.0--0.2.0.sql
 PGFILEDESC = "prompt_manager - prompt templates stored and rendered in PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src

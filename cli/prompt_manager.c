@@ -42,7 +42,7 @@
 
 #include "libpq-fe.h"
 
-#define PM_CLI_VERSION "0.1.0"
+#define PM_CLI_VERSION "0.2.0"
 #define PM_ID_MAX 255
 
 static const char *progname = "prompt_manager";
