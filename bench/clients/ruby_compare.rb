@@ -10,6 +10,7 @@
 #   PM_REDIS_SOCKET                    redis-server's socket
 #   PM_ROUNDS, PM_OPS, PM_BATCHES      rounds; timed operations per variant
 #                                      and round; requests of 100 per round
+#   PM_SLICES                          slices a round is cut into
 #   PM_OUT                             directory for rounds.dat and
 #                                      summary.dat (the plot's data)
 #
@@ -32,9 +33,10 @@
 #   fetch_multi  Rails.cache.fetch_multi of 100 keys, RedisCacheStore, all hits
 #   singles      100 prepared pm_render calls, one after the other
 #
-# Each round runs every variant once, in an order rotated by one each round,
-# so that the machine's drift reaches all of them alike; ratios are taken
-# within a round, and the report gives medians over the rounds.  Before
+# Each round runs every variant, cut into slices interleaved with the other
+# variants' (PM_SLICES, default 10), so that the machine's drift reaches
+# all of them alike; ratios are taken within a round, and the report gives
+# medians over the rounds.  Before
 # timing, every value is checked equal to pm_render's output.
 require "json"
 require "logger" # before active_support: AS 6.1 needs ::Logger loaded
@@ -216,8 +218,8 @@ NBATCH_KEYS.times do |b|
 end
 
 # ---- the variants ------------------------------------------------------
-# Each takes the round's start index and returns [nanoseconds, operations,
-# bytes read]; the bytes are checked against the lengths of pm_render's
+# Each takes a start index s and a count n, runs n operations (requests of
+# 100) from s and returns [nanoseconds, bytes read]; the bytes are checked against the lengths of pm_render's
 # texts, so that every timed operation really returned its text.
 
 def timed
@@ -230,35 +232,35 @@ end
 $block_calls = 0
 SINGLE = {
   "floor" => ["SELECT 1 (prepared): the round-trip floor",
-              ->(s) { timed { b = 0; OPS.times { b += pg.exec_prepared("floor").getvalue(0, 0).bytesize }; b } }],
+              ->(s, n) { timed { b = 0; n.times { b += pg.exec_prepared("floor").getvalue(0, 0).bytesize }; b } }],
   "pg_cached" => ["SELECT pm_render($1,$2) (prepared), shared cache hit",
-                  ->(s) { timed { b = 0; OPS.times { |i| b += pg.exec_prepared("render", [IDS[(s + i) % N], PARAMS_JSON]).getvalue(0, 0).bytesize }; b } }],
+                  ->(s, n) { timed { b = 0; n.times { |i| b += pg.exec_prepared("render", [IDS[(s + i) % N], PARAMS_JSON]).getvalue(0, 0).bytesize }; b } }],
   "pg_uncached" => ["SELECT pm_render($1,$2) (prepared), prompt_manager.cache = off",
-                    ->(s) { timed { b = 0; OPS.times { |i| b += pg_off.exec_prepared("render", [IDS[(s + i) % N], PARAMS_JSON]).getvalue(0, 0).bytesize }; b } }],
+                    ->(s, n) { timed { b = 0; n.times { |i| b += pg_off.exec_prepared("render", [IDS[(s + i) % N], PARAMS_JSON]).getvalue(0, 0).bytesize }; b } }],
   "redis_get" => ["Redis GET of the rendered text (redis-rb)",
-                  ->(s) { timed { b = 0; OPS.times { |i| b += redis.get(RAW_KEYS[(s + i) % N]).bytesize }; b } }],
+                  ->(s, n) { timed { b = 0; n.times { |i| b += redis.get(RAW_KEYS[(s + i) % N]).bytesize }; b } }],
   "rails_redis" => ["Rails.cache.fetch, RedisCacheStore, hit",
-                    ->(s) { timed { b = 0; OPS.times { |i| b += rails_redis.fetch(KEYS[(s + i) % N]) { $block_calls += 1; "" }.bytesize }; b } }],
+                    ->(s, n) { timed { b = 0; n.times { |i| b += rails_redis.fetch(KEYS[(s + i) % N]) { $block_calls += 1; "" }.bytesize }; b } }],
   "rails_memory" => ["Rails.cache.fetch, MemoryStore (in-process), hit",
-                     ->(s) { timed { b = 0; OPS.times { |i| b += rails_memory.fetch(KEYS[(s + i) % N]) { $block_calls += 1; "" }.bytesize }; b } }],
+                     ->(s, n) { timed { b = 0; n.times { |i| b += rails_memory.fetch(KEYS[(s + i) % N]) { $block_calls += 1; "" }.bytesize }; b } }],
   "ruby_render" => ["the reference renderer in Ruby, uncached (template in memory)",
-                    ->(s) { timed { b = 0; OPS.times { |i| k = (s + i) % N; b += GemStyle.render(TEMPLATES[k], DEFAULTS[k].merge(GEM_PARAMS)).bytesize }; b } }],
+                    ->(s, n) { timed { b = 0; n.times { |i| k = (s + i) % N; b += GemStyle.render(TEMPLATES[k], DEFAULTS[k].merge(GEM_PARAMS)).bytesize }; b } }],
 }.freeze
 PER100 = {
   "bulk" => ["one SELECT * FROM pm_bulk_render($1) of 100 requests",
-             ->(s) { timed { b = 0; BATCHES.times { |i| b += pg.exec_prepared("bulk", [BULK_JSON[(s + i) % NBATCH_KEYS]]).field_values("result").sum(&:bytesize) }; b } }],
+             ->(s, n) { timed { b = 0; n.times { |i| b += pg.exec_prepared("bulk", [BULK_JSON[(s + i) % NBATCH_KEYS]]).field_values("result").sum(&:bytesize) }; b } }],
   "fetch_multi" => ["Rails.cache.fetch_multi of 100 keys, RedisCacheStore, all hits",
-                    ->(s) { timed { b = 0; BATCHES.times { |i| b += rails_redis.fetch_multi(*BATCH_KEYS[(s + i) % NBATCH_KEYS]) { |_| $block_calls += 1; "" }.each_value.sum(&:bytesize) }; b } }],
+                    ->(s, n) { timed { b = 0; n.times { |i| b += rails_redis.fetch_multi(*BATCH_KEYS[(s + i) % NBATCH_KEYS]) { |_| $block_calls += 1; "" }.each_value.sum(&:bytesize) }; b } }],
   "singles" => ["100 single SELECT pm_render($1,$2) (prepared), cache hits",
-                ->(s) { timed { b = 0; BATCHES.times { |i| k = ((s + i) % NBATCH_KEYS) * BATCH; BATCH.times { |j| b += pg.exec_prepared("render", [IDS[k + j], PARAMS_JSON]).getvalue(0, 0).bytesize } }; b } }],
+                ->(s, n) { timed { b = 0; n.times { |i| k = ((s + i) % NBATCH_KEYS) * BATCH; BATCH.times { |j| b += pg.exec_prepared("render", [IDS[k + j], PARAMS_JSON]).getvalue(0, 0).bytesize } }; b } }],
 }.freeze
 
-# bytes the OPS (or BATCHES) operations of a round starting at s must read
-def expected_bytes(name, s)
+# bytes that n operations (requests of 100) from s must read
+def expected_bytes(name, s, n)
   case name
-  when "floor" then OPS
-  when "bulk", "fetch_multi", "singles" then (0...BATCHES).sum { |i| BATCH_LEN[(s + i) % NBATCH_KEYS] }
-  else (0...OPS).sum { |i| LENS[(s + i) % N] }
+  when "floor" then n
+  when "bulk", "fetch_multi", "singles" then (0...n).sum { |i| BATCH_LEN[(s + i) % NBATCH_KEYS] }
+  else (0...n).sum { |i| LENS[(s + i) % N] }
   end
 end
 
@@ -266,18 +268,28 @@ ORDER = SINGLE.keys + PER100.keys
 ALL = SINGLE.merge(PER100)
 us = Hash.new { |h, k| h[k] = [] } # µs per operation (per request of 100), one per round
 
-# round 0 is a warm-up, not counted
+# A round is cut into SLICES slices; each slice runs a slice of every
+# variant, in an order rotated by one from slice to slice and from round to
+# round, so that a change of the machine's speed within a round falls on all
+# variants alike.  Round 0 is a warm-up, not counted.
+SLICES = Integer(ENV.fetch("PM_SLICES", "10")).clamp(1, [OPS, BATCHES].min)
 (0..ROUNDS).each do |r|
-  ORDER.rotate(r).each do |name|
-    # where the round starts: a prompt, or a request of 100
-    s = PER100.key?(name) ? r % NBATCH_KEYS : (r * 337) % N
-    ns, bytes = ALL[name][1].call(s)
-    want = expected_bytes(name, s)
-    die "#{name}: read #{bytes} bytes, expected #{want}" unless bytes == want
-    next if r.zero?
-
-    us[name] << ns / 1000.0 / (PER100.key?(name) ? BATCHES : OPS)
+  ns = Hash.new(0)
+  SLICES.times do |c|
+    ORDER.rotate(r + c).each do |name|
+      total = PER100.key?(name) ? BATCHES : OPS
+      n = total * (c + 1) / SLICES - total * c / SLICES
+      # where the slice starts: a prompt, or a request of 100
+      s = PER100.key?(name) ? (r * BATCHES + total * c / SLICES) % NBATCH_KEYS : (r * OPS + total * c / SLICES) % N
+      t, bytes = ALL[name][1].call(s, n)
+      want = expected_bytes(name, s, n)
+      die "#{name}: read #{bytes} bytes, expected #{want}" unless bytes == want
+      ns[name] += t
+    end
   end
+  next if r.zero?
+
+  ORDER.each { |name| us[name] << ns[name] / 1000.0 / (PER100.key?(name) ? BATCHES : OPS) }
 end
 die "a cache fetch ran its block #{$block_calls} times: not every fetch was a hit" unless $block_calls.zero?
 
@@ -306,7 +318,7 @@ end
 
 fl = median(us["floor"])
 puts "Ruby client-side comparison: median of #{ROUNDS} rounds; per round #{OPS} operations " \
-     "per single variant, #{BATCHES} requests of #{BATCH} per bulk variant"
+     "per single variant, #{BATCHES} requests of #{BATCH} per bulk variant, in #{SLICES} interleaved slices"
 puts
 puts "| operation | µs per operation | × SELECT 1 (range over rounds) |"
 puts "|---|---:|---:|"
