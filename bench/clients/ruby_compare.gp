@@ -11,7 +11,10 @@ set terminal pngcairo noenhanced size 1000,600 font 'DejaVu Sans,10'
 set output outfile
 set title "Time per operation from Ruby, as a multiple of a SELECT 1 round trip (median of the rounds; bars: their range)"
 set logscale y
-set yrange [0.05:500]
+# room for the labels above the highest bar, and for the titles above them
+stats datafile using 4 name "LO" nooutput
+stats datafile using 5 name "HI" nooutput
+set yrange [LO_min / 2 : HI_max * 20]
 set ylabel "x SELECT 1 (log scale)"
 set grid ytics
 set style fill solid 0.6 border -1
@@ -19,8 +22,8 @@ set boxwidth 0.6
 set xrange [-0.6:9.6]
 set xtics nomirror font ',9'
 set arrow from 6.5, graph 0 to 6.5, graph 1 nohead dashtype 2
-set label "per render" at 3, graph 0.95 center
-set label "per request of 100 renders" at 8, graph 0.95 center
+set label "per render" at 3, graph 0.96 center
+set label "per request of 100 renders" at 8, graph 0.96 center
 set key off
 set bmargin 4
 # the floor

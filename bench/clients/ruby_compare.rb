@@ -36,10 +36,12 @@
 # Each round runs every variant, cut into slices interleaved with the other
 # variants' (PM_SLICES, default 10), so that the machine's drift reaches
 # all of them alike; ratios are taken within a round, and the report gives
-# medians over the rounds.  Before
-# timing, every value is checked equal to pm_render's output.
+# medians over the rounds.  Before timing, every value is checked equal to
+# pm_render's output.
 require "json"
-require "logger" # before active_support: AS 6.1 needs ::Logger loaded
+# AS before 7.1 uses ::Logger without requiring it; Debian 12's concurrent-ruby
+# (1.1) still loads it, concurrent-ruby 1.3.5 and later no longer do
+require "logger"
 require "digest"
 require "pg"
 require "redis"
@@ -350,6 +352,9 @@ puts "The round-trip floor (SELECT 1) took #{format('%.2f', fl)} µs per call in
      "(range over the rounds: #{format('%.2f', us['floor'].min)}–#{format('%.2f', us['floor'].max)} µs)."
 puts "Rendered texts: #{LENS.min}–#{LENS.max} bytes; checked equal across every variant before timing " \
      "(pm_render cached and uncached, pm_bulk_render, the Ruby renderer, Redis GET, both Rails stores, fetch_multi)."
+puts "PostgreSQL and redis-server on unix sockets of the same machine; keys, JSON parameters and requests built before timing."
+puts "The Ruby renderer (render in Ruby): HTML comments, __END__, comment lines and fences, [KEYWORD] substitution " \
+     "with stored defaults; not //include or other directives."
 puts "RedisCacheStore entries zlib-compressed (AS 6.1 default: values of 1 kB or more): #{compressed} of #{N}; " \
      "MemoryStore keeps entry objects, uncompressed, and returns a copy of the value (String#dup)."
 puts "Ruby #{RUBY_VERSION}, pg #{PG::VERSION}, redis-rb #{Redis::VERSION}, ActiveSupport #{ActiveSupport::VERSION::STRING}, " \
