@@ -594,8 +594,9 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 		}
 
 		pm_append(state, state->out, tpl->pool + dir->off, dir->indent_len);
-		included = pm_enter_include_id(state, arg, arg_len, depth + 1,
-									   dir->line_no, unfilled);
+		included = PM_FAILED(state) ? NULL :
+			pm_enter_include_id(state, arg, arg_len, depth + 1,
+								dir->line_no, unfilled);
 		if (included != NULL)
 		{
 			state->layers[depth + 2] = included->defaults;
