@@ -5,6 +5,8 @@
 #                                     private servers, library preloaded
 #   make installcheck PM_CONFIG=nopreload   the regression suite without preloading
 #   make regresscheck, make isolationcheck  each of the two suites alone
+#   make parallelcheck                the regression suite (preloaded) with
+#                                     queries run in parallel workers
 #   make tapcheck                     TAP tests (pg_dump round trip, ...)
 #   make unitcheck                    unit tests of the plain-C parser
 #   make fuzzcheck                    fuzz the parser (libFuzzer, clang)
@@ -48,15 +50,21 @@ endif
 SHLIB_LINK = -lxxhash
 
 # The regression suite runs twice, on a private server each time: with the
-# library preloaded (PM_CONFIG=preload) and without (PM_CONFIG=nopreload).
+# library preloaded (PM_CONFIG=preload) and without (PM_CONFIG=nopreload);
+# parallelcheck runs it a third time, preloaded, with every query that may
+# run in parallel mode run by a parallel worker (PM_CONFIG=parallel).
 PM_CONFIG ?= preload
+PM_PRELOADED = $(filter preload parallel,$(PM_CONFIG))
 REGRESS = setup table format keywords directives includes settings errors \
 	privileges extension conformance operations procedure badinput security hostile_path handler settings_limits \
 	revision_bytes drop_guard unknown_keys \
-	config_$(PM_CONFIG) \
-	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload stats_hostile)
+	config_$(if $(PM_PRELOADED),preload,$(PM_CONFIG)) \
+	$(if $(PM_PRELOADED),cache stats search badinput_preload security_preload stats_hostile parallel)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
-	--temp-config=$(srcdir)/test/$(PM_CONFIG).conf
+	--temp-config=$(if $(filter parallel,$(PM_CONFIG)),$(CURDIR)/parallel.conf,$(srcdir)/test/$(PM_CONFIG).conf)
+ifeq ($(PM_CONFIG),parallel)
+REGRESS_PREP = parallel.conf
+endif
 
 # Isolation tests of the shared render cache (test/isolation/specs), with
 # the library preloaded only.  ":=" so that ISOLATION is really empty, and
@@ -75,6 +83,16 @@ include $(PGXS)
 .PHONY: regresscheck isolationcheck
 regresscheck: submake $(REGRESS_PREP)
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+# test/preload.conf plus the setting that runs a query in a parallel worker
+# whenever it may (its name changed in 16), for PM_CONFIG=parallel.
+.PHONY: parallelcheck parallel.conf
+parallel.conf: $(srcdir)/test/preload.conf
+	{ cat $(srcdir)/test/preload.conf; \
+	  echo "$(if $(filter 15,$(MAJORVERSION)),force_parallel_mode,debug_parallel_query) = regress"; } > $@
+
+parallelcheck:
+	$(MAKE) regresscheck PM_CONFIG=parallel
 
 isolationcheck: submake
 ifdef ISOLATION
@@ -147,7 +165,7 @@ fuzzcheck: test/fuzz/fuzz_template
 asancheck:
 	PG_CONFIG=$(PG_CONFIG) $(srcdir)/test/asan/run.sh
 
-EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload test/unit/test_template test/fuzz/fuzz_template results regression.diffs regression.out \
+EXTRA_CLEAN = tmp_check_preload tmp_check_nopreload tmp_check_parallel parallel.conf test/unit/test_template test/fuzz/fuzz_template results regression.diffs regression.out \
 	tmp_check_iso output_iso cli/prompt_manager
 
 # The SQL examples of README.md and docs/*.md, run on a throw-away server

@@ -90,3 +90,16 @@ SELECT 'search/' || g,
 	(ARRAY['support', 'sales', 'ops'])[g % 3 + 1]
 FROM generate_series(1, 100000) g;
 ANALYZE pm_prompts;
+
+-- The parallel measure (bench/parallel.sql): an application's table of
+-- :PAR_ROWS users, each rendered with its own row as the params.
+INSERT INTO pm_prompts (prompt_id, content) VALUES ('bench/welcome',
+	E'Welcome [NAME] to [COMPANY]!\nYour [PLAN] plan started on [SIGNUP]; your account is number [ID].\n'
+	|| 'Reply to this message if you have any question.');
+DROP TABLE IF EXISTS bench_users;
+CREATE TABLE bench_users (id int PRIMARY KEY, name text, company text, plan text, signup date);
+INSERT INTO bench_users
+SELECT g, 'user ' || g, 'Company ' || (g % 997), (ARRAY['free', 'pro', 'team'])[g % 3 + 1],
+	date '2024-01-01' + (g % 365)
+FROM generate_series(1, :PAR_ROWS) g;
+VACUUM ANALYZE bench_users;

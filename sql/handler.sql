@@ -31,30 +31,30 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 CREATE FUNCTION pm_h.null_sql(p text, s text, m text) RETURNS text
-LANGUAGE sql AS 'SELECT NULL::text';
+LANGUAGE sql PARALLEL SAFE AS 'SELECT NULL::text';
 CREATE FUNCTION pm_h.case_sql(p text, s text, m text) RETURNS text
-LANGUAGE sql AS $$ SELECT CASE WHEN s = '42704' THEN '' END $$;
+LANGUAGE sql PARALLEL SAFE AS $$ SELECT CASE WHEN s = '42704' THEN '' END $$;
 CREATE FUNCTION pm_h.null_plpgsql(p text, s text, m text) RETURNS text
-LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE 'null_plpgsql(%, %)', p, s; RETURN NULL; END $$;
+LANGUAGE plpgsql PARALLEL SAFE AS $$ BEGIN RAISE NOTICE 'null_plpgsql(%, %)', p, s; RETURN NULL; END $$;
 CREATE FUNCTION pm_h.strict_sql(p text, s text, m text) RETURNS text
-LANGUAGE sql STRICT AS $$ SELECT 'strict_sql: ' || p || ' ' || s $$;
+LANGUAGE sql STRICT PARALLEL SAFE AS $$ SELECT 'strict_sql: ' || p || ' ' || s $$;
 CREATE FUNCTION pm_h.strict_plpgsql(p text, s text, m text) RETURNS text
-LANGUAGE plpgsql STRICT AS $$ BEGIN RAISE NOTICE 'strict_plpgsql called'; RETURN 'strict_plpgsql: ' || p; END $$;
+LANGUAGE plpgsql STRICT PARALLEL SAFE AS $$ BEGIN RAISE NOTICE 'strict_plpgsql called'; RETURN 'strict_plpgsql: ' || p; END $$;
 CREATE FUNCTION pm_h.raising(p text, s text, m text) RETURNS text
-LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no answer for % (%)', coalesce(p, 'inline'), s USING ERRCODE = 'P0001'; END $$;
+LANGUAGE plpgsql PARALLEL SAFE AS $$ BEGIN RAISE EXCEPTION 'no answer for % (%)', coalesce(p, 'inline'), s USING ERRCODE = 'P0001'; END $$;
 CREATE FUNCTION pm_h.recursing(p text, s text, m text) RETURNS text
-LANGUAGE sql AS $$ SELECT pm_render_template('//again') $$;
+LANGUAGE sql PARALLEL SAFE AS $$ SELECT pm_render_template('//again') $$;
 -- SECURITY DEFINER: reads a table only its owner may read
 CREATE TABLE pm_h.fallbacks (sqlstate text PRIMARY KEY, answer text);
 INSERT INTO pm_h.fallbacks VALUES ('42704', 'no such prompt'), ('PM002', 'bad directive');
 ALTER TABLE pm_h.fallbacks OWNER TO pm_h_owner;
 CREATE FUNCTION pm_h.definer(p text, s text, m text) RETURNS text
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
+LANGUAGE sql SECURITY DEFINER PARALLEL SAFE SET search_path = pg_catalog
 AS $$ SELECT answer || ' (as ' || current_user || ')' FROM pm_h.fallbacks WHERE sqlstate = s $$;
 ALTER FUNCTION pm_h.definer(text, text, text) OWNER TO pm_h_owner;
 GRANT USAGE ON SCHEMA pm_h TO pm_h_owner;
 CREATE FUNCTION pm_h_other.answer(p text, s text, m text) RETURNS text
-LANGUAGE sql AS $$ SELECT 'other schema: ' || coalesce(p, 'inline') || ' ' || s $$;
+LANGUAGE sql PARALLEL SAFE AS $$ SELECT 'other schema: ' || coalesce(p, 'inline') || ' ' || s $$;
 -- wrong signatures, kinds, return types
 CREATE FUNCTION pm_h.returns_int(p text, s text, m text) RETURNS integer
 LANGUAGE sql AS 'SELECT 1';

@@ -124,7 +124,7 @@ SELECT prompt_id FROM pm_search(metadata => '{"team": "legal"}', status => 'arch
 -- prompt_manager.error_handler: a function (prompt_id, sqlstate, message)
 -- answers prompt-level failures instead of an error
 CREATE FUNCTION regress.fallback(p text, s text, m text) RETURNS text
-LANGUAGE sql AS $$ SELECT format('[fallback for %s: %s %s]', coalesce(p, 'inline'), s, m) $$;
+LANGUAGE sql PARALLEL SAFE AS $$ SELECT format('[fallback for %s: %s %s]', coalesce(p, 'inline'), s, m) $$;
 SET prompt_manager.error_handler = 'regress.fallback';
 SELECT pm_render('op/nowhere');
 SELECT pm_render('op/loop');
@@ -136,7 +136,7 @@ RESET prompt_manager.missing_parameter;
 SELECT regress.err($$SELECT pm_render('op/hello', '[1]')$$);
 -- a handler that raises: its error is the render's
 CREATE FUNCTION regress.failing(p text, s text, m text) RETURNS text
-LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no fallback for %', p USING ERRCODE = 'P0001'; END $$;
+LANGUAGE plpgsql PARALLEL SAFE AS $$ BEGIN RAISE EXCEPTION 'no fallback for %', p USING ERRCODE = 'P0001'; END $$;
 SET prompt_manager.error_handler = 'regress.failing';
 SELECT regress.err($$SELECT pm_render('op/nowhere')$$);
 -- a handler that does not exist, or returns something else

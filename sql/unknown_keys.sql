@@ -89,7 +89,7 @@ FROM pm_bulk_render('[{"prompt_id": "uk/greet", "parameters": {"nmae": "Ada"}},
 	{"prompt_id": "uk/greet", "parameters": {"nmae": "Ada"}}]');
 -- prompt_manager.error_handler answers it, as it answers a missing keyword
 CREATE FUNCTION regress.uk_handler(p text, s text, m text) RETURNS text
-LANGUAGE sql AS $$ SELECT 'handled ' || s || ': ' || m $$;
+LANGUAGE sql PARALLEL SAFE AS $$ SELECT 'handled ' || s || ': ' || m $$;
 SET prompt_manager.error_handler = 'regress.uk_handler';
 SELECT pm_render('uk/greet', '{"nmae": "Ada"}');
 RESET prompt_manager.error_handler;

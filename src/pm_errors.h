@@ -47,4 +47,28 @@
 /* a params key that matches no keyword (unknown_parameter = error) */
 #define ERRCODE_PM_UNKNOWN_PARAMETER	MAKE_SQLSTATE('P','M','0','0','6')
 
+/*
+ * An error described rather than raised: what ereport() would say.  The
+ * renderer reports its own failures this way when asked to (pm_render.h),
+ * since parallel mode allows no subtransaction to catch them in.
+ */
+typedef struct PmErrorText
+{
+	int			sqlerrcode;
+	char	   *message;
+	char	   *detail;			/* or NULL */
+	char	   *hint;			/* or NULL */
+} PmErrorText;
+
+/* Report e at elevel (WARNING, or ERROR: then it does not return). */
+static inline void
+pm_error_text_report(int elevel, const PmErrorText *e)
+{
+	ereport(elevel,
+			(errcode(e->sqlerrcode),
+			 errmsg_internal("%s", e->message),
+			 e->detail ? errdetail_internal("%s", e->detail) : 0,
+			 e->hint ? errhint("%s", e->hint) : 0));
+}
+
 #endif							/* PM_ERRORS_H */

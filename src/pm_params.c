@@ -101,6 +101,19 @@ pm_normalise_key(PmParam *param, const char *key, int len)
 	}
 }
 
+bool
+pm_params_check_object(Jsonb *jb, const char *what, PmErrorText *error)
+{
+	if (JB_ROOT_IS_OBJECT(jb) && !JB_ROOT_IS_SCALAR(jb))
+		return true;
+	error->sqlerrcode = ERRCODE_PM_INVALID_PARAMS;
+	error->message = psprintf("%s must be a JSON object", what);
+	error->detail = psprintf("The value given is a JSON %s.",
+							 JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb) ? "array" : "scalar");
+	error->hint = pstrdup("Pass parameters as an object, for example '{\"name\": \"Ada\"}' or '{\"[NAME]\": \"Ada\"}'.");
+	return false;
+}
+
 PmParamList *
 pm_params_from_jsonb(Jsonb *jb, const char *what)
 {
@@ -109,14 +122,10 @@ pm_params_from_jsonb(Jsonb *jb, const char *what)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	int			n;
+	PmErrorText error;
 
-	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
-		ereport(ERROR,
-				(errcode(ERRCODE_PM_INVALID_PARAMS),
-				 errmsg("%s must be a JSON object", what),
-				 errdetail("The value given is a JSON %s.",
-						   JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb) ? "array" : "scalar"),
-				 errhint("Pass parameters as an object, for example '{\"name\": \"Ada\"}' or '{\"[NAME]\": \"Ada\"}'.")));
+	if (!pm_params_check_object(jb, what, &error))
+		pm_error_text_report(ERROR, &error);
 
 	n = JB_ROOT_COUNT(jb);
 	if (n == 0)
@@ -289,9 +298,10 @@ pm_keyword_list(List *templates)
 	return buf.data;
 }
 
-void
-pm_params_report_unknown(const PmParamList *list, const bool *matched,
-						 const char *what, List *templates, int elevel)
+bool
+pm_params_describe_unknown(const PmParamList *list, const bool *matched,
+						   const char *what, List *templates,
+						   PmErrorText *error)
 {
 	StringInfoData keys;
 	int			nunknown = 0;
@@ -312,25 +322,38 @@ pm_params_report_unknown(const PmParamList *list, const bool *matched,
 		pm_append_quoted(&keys, list->params[j].name, list->params[j].name_len);
 	}
 	if (nunknown == 0)
-		return;
+	{
+		pfree(keys.data);
+		return false;
+	}
 	if (nunknown > PM_REPORT_MAX_NAMES)
 		appendStringInfo(&keys, " and %d more", nunknown - PM_REPORT_MAX_NAMES);
 
 	keywords = pm_keyword_list(templates);
-	ereport(elevel,
-			(errcode(ERRCODE_PM_UNKNOWN_PARAMETER),
-			 nunknown == 1 ?
-			 errmsg("params key %s matches no keyword of %s or its includes",
-					keys.data, what) :
-			 errmsg("params keys %s match no keyword of %s or its includes",
-					keys.data, what),
-			 keywords[0] != '\0' ?
-			 errdetail("The keywords are %s.", keywords) :
-			 errdetail("There are no keywords."),
-			 errhint("A keyword is written in upper case in brackets, such as [NAME] "
-					 "([name] is plain text); a params key matches it as \"name\" in any case, "
-					 "or as \"[NAME]\". Set prompt_manager.unknown_parameter to ignore to pass "
-					 "keys that are not used.")));
+	error->sqlerrcode = ERRCODE_PM_UNKNOWN_PARAMETER;
+	error->message = nunknown == 1 ?
+		psprintf("params key %s matches no keyword of %s or its includes",
+				 keys.data, what) :
+		psprintf("params keys %s match no keyword of %s or its includes",
+				 keys.data, what);
+	error->detail = keywords[0] != '\0' ?
+		psprintf("The keywords are %s.", keywords) :
+		pstrdup("There are no keywords.");
+	error->hint = pstrdup("A keyword is written in upper case in brackets, such as [NAME] "
+						  "([name] is plain text); a params key matches it as \"name\" in any case, "
+						  "or as \"[NAME]\". Set prompt_manager.unknown_parameter to ignore to pass "
+						  "keys that are not used.");
 	pfree(keys.data);
 	pfree(keywords);
+	return true;
+}
+
+void
+pm_params_report_unknown(const PmParamList *list, const bool *matched,
+						 const char *what, List *templates, int elevel)
+{
+	PmErrorText error;
+
+	if (pm_params_describe_unknown(list, matched, what, templates, &error))
+		pm_error_text_report(elevel, &error);
 }

@@ -16,6 +16,7 @@
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
+#include "pm_errors.h"
 #include "pm_template.h"
 
 typedef struct PmParam
@@ -51,6 +52,13 @@ typedef struct PmSlot
 extern PmParamList *pm_params_from_jsonb(Jsonb *jb, const char *what);
 
 /*
+ * Is jb an object, as pm_params_from_jsonb needs?  If not, *error says
+ * what pm_params_from_jsonb would raise.
+ */
+extern bool pm_params_check_object(Jsonb *jb, const char *what,
+								   PmErrorText *error);
+
+/*
  * Fill slots[tpl->nkeywords] from layers[0..nlayers), highest priority
  * first: a value from an earlier layer wins, and inside one layer a
  * bracketed key wins over a bare name.
@@ -75,5 +83,13 @@ extern void pm_params_match(const PmTemplate *tpl, const PmParamList *list,
 extern void pm_params_report_unknown(const PmParamList *list,
 									 const bool *matched, const char *what,
 									 List *templates, int elevel);
+
+/*
+ * pm_params_report_unknown's check without the report: true, with *error
+ * filled in, when a params key matches no keyword.
+ */
+extern bool pm_params_describe_unknown(const PmParamList *list,
+									   const bool *matched, const char *what,
+									   List *templates, PmErrorText *error);
 
 #endif							/* PM_PARAMS_H */

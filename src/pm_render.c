@@ -7,6 +7,13 @@
  * This file knows nothing of the shared cache, statistics or the error
  * handler: pm_request.c runs a top-level render around pm_render_job().
  *
+ * A failure of the render itself goes through pm_fail(): an ERROR, or,
+ * when the job asked for it (PmRenderJob.soft), a PmErrorText kept in the
+ * state, after which every function returns at once and the render ends
+ * with no output (PM_FAILED is checked after each step that can fail).
+ * That lets the error handler and bulk requests answer failures without
+ * a subtransaction, which parallel mode forbids.
+ *
  * A render walks the segments of a compiled template once, appending to
  * one output buffer that is already laid out as a text datum (its varlena
  * header reserved up front), so the result is returned without a copy.
@@ -89,7 +96,15 @@ typedef struct PmRenderState
 	 */
 	bool	   *matched;
 	int			unmatched;
+
+	/* failures reported rather than raised (see pm_fail) */
+	PmRenderSoft soft;
+	PmErrorText *failure;		/* the first one, in result_cxt */
+	MemoryContext result_cxt;
 } PmRenderState;
+
+/* Has the render failed (with the failure reported, not raised)? */
+#define PM_FAILED(state) unlikely((state)->failure != NULL)
 
 /* A batch of renders: the prompts read so far, by id hash. */
 struct PmRenderBatch
@@ -114,6 +129,58 @@ typedef struct PmRenderFrame
 
 static void pm_render_template(PmRenderState *state, const PmTemplate *tpl,
 							   int depth);
+
+bool
+pm_render_answerable_error(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_PM_PROMPT_NOT_FOUND ||
+		sqlerrcode == ERRCODE_PM_INCLUDE_CYCLE ||
+		sqlerrcode == ERRCODE_PM_INCLUDE_DEPTH ||
+		sqlerrcode == ERRCODE_PM_UNKNOWN_DIRECTIVE ||
+		sqlerrcode == ERRCODE_PM_MISSING_PARAMETER ||
+		sqlerrcode == ERRCODE_PM_UNKNOWN_PARAMETER ||
+		sqlerrcode == ERRCODE_PM_INVALID_DIRECTIVE;
+}
+
+/*
+ * A failure of the render, described by error: raised, or, when the job
+ * asked for failures of its kind (state->soft), kept as state->failure (a
+ * copy in the result context), and then this returns.  The ERROR raised
+ * is the one the description says, with the error context of the prompts
+ * being rendered, as if ereport() had been called here.
+ */
+static void
+pm_fail(PmRenderState *state, PmErrorText *error)
+{
+	MemoryContext old;
+	PmErrorText *copy;
+
+	if (state->soft == PM_SOFT_NONE ||
+		(state->soft == PM_SOFT_PROMPT &&
+		 !pm_render_answerable_error(error->sqlerrcode)))
+		pm_error_text_report(ERROR, error);
+
+	if (state->failure != NULL)
+		return;					/* the first one is the render's */
+	old = MemoryContextSwitchTo(state->result_cxt);
+	copy = palloc(sizeof(PmErrorText));
+	copy->sqlerrcode = error->sqlerrcode;
+	copy->message = pstrdup(error->message);
+	copy->detail = error->detail ? pstrdup(error->detail) : NULL;
+	copy->hint = error->hint ? pstrdup(error->hint) : NULL;
+	MemoryContextSwitchTo(old);
+	state->failure = copy;
+}
+
+/* pm_fail with the parts of the error given one by one (each may be NULL but message). */
+static void
+pm_fail_with(PmRenderState *state, int sqlerrcode, char *message,
+			 char *detail, char *hint)
+{
+	PmErrorText error = {sqlerrcode, message, detail, hint};
+
+	pm_fail(state, &error);
+}
 
 /* "prompt "x"", or "the inline template" for pm_render_template's text. */
 static char *
@@ -153,27 +220,33 @@ pm_chain_text(PmRenderState *state, int depth, const char *next)
 	return buf.data;
 }
 
+/* Fail (pm_fail) once the render has taken longer than render_timeout. */
 static void
 pm_check_timeout(PmRenderState *state)
 {
 	if (pm_render_timeout > 0 &&
 		TimestampDifferenceExceeds(state->started, GetCurrentTimestamp(),
 								   pm_render_timeout))
-		ereport(ERROR,
-				(errcode(ERRCODE_PM_RENDER_TIMEOUT),
-				 errmsg("rendering %s took longer than prompt_manager.render_timeout (%d ms)",
-						pm_describe(state->root_id), pm_render_timeout)));
+		pm_fail_with(state, ERRCODE_PM_RENDER_TIMEOUT,
+					 psprintf("rendering %s took longer than prompt_manager.render_timeout (%d ms)",
+							  pm_describe(state->root_id), pm_render_timeout),
+					 NULL, NULL);
 }
 
-/* Fail cleanly, before allocating, when the output would pass 1 GB. */
-static void
+/*
+ * Fail cleanly, before allocating, when the output would pass 1 GB.
+ * Returns false when it failed (reported, see pm_fail).
+ */
+static bool
 pm_check_output_size(PmRenderState *state, Size more)
 {
-	if (more > PM_MAX_OUTPUT_BYTES - (Size) state->out->len)
-		ereport(ERROR,
-				(errcode(ERRCODE_PM_OUTPUT_TOO_LARGE),
-				 errmsg("rendered text of %s would exceed the maximum size of a text value (1 GB)",
-						pm_describe(state->root_id))));
+	if (likely(more <= PM_MAX_OUTPUT_BYTES - (Size) state->out->len))
+		return true;
+	pm_fail_with(state, ERRCODE_PM_OUTPUT_TOO_LARGE,
+				 psprintf("rendered text of %s would exceed the maximum size of a text value (1 GB)",
+						  pm_describe(state->root_id)),
+				 NULL, NULL);
+	return false;
 }
 
 /*
@@ -212,7 +285,8 @@ pm_append(PmRenderState *state, StringInfo buf, const char *data, Size len)
 		appendBinaryStringInfo(buf, data, len);
 		return;
 	}
-	pm_check_output_size(state, len);
+	if (!pm_check_output_size(state, len))
+		return;
 	appendBinaryStringInfo(buf, data, len);
 	state->produced = true;
 	state->bytes += len;
@@ -240,13 +314,14 @@ pm_emit_keyword(PmRenderState *state, StringInfo buf, const PmTemplate *tpl,
 		case PM_MISSING_EMPTY:
 			break;
 		case PM_MISSING_ERROR:
-			ereport(ERROR,
-					(errcode(ERRCODE_PM_MISSING_PARAMETER),
-					 errmsg("keyword \"%.*s\" in %s has no value",
-							(int) kw->len, tpl->pool + kw->off,
-							pm_describe(prompt_id)),
-					 errhint("Pass it in params, store a default in pm_prompts.parameters, "
-							 "or set prompt_manager.missing_parameter to keep or empty.")));
+			pm_fail_with(state, ERRCODE_PM_MISSING_PARAMETER,
+						 psprintf("keyword \"%.*s\" in %s has no value",
+								  (int) kw->len, tpl->pool + kw->off,
+								  pm_describe(prompt_id)),
+						 NULL,
+						 pstrdup("Pass it in params, store a default in pm_prompts.parameters, "
+								 "or set prompt_manager.missing_parameter to keep or empty."));
+			break;
 	}
 }
 
@@ -264,6 +339,8 @@ pm_emit_segments(PmRenderState *state, StringInfo buf, const PmTemplate *tpl,
 			pm_append(state, buf, tpl->pool + seg.off, seg.len);
 		else if (seg.kind == PM_SEG_KEYWORD)
 			pm_emit_keyword(state, buf, tpl, slots, seg.keyword, prompt_id);
+		if (PM_FAILED(state))
+			return;
 	}
 }
 
@@ -366,21 +443,23 @@ pm_missing_prompt(PmRenderState *state, const char *prompt_id,
 {
 	int			elevel = pm_raise_on_missing ? ERROR : WARNING;
 
+	PmErrorText error;
+
 	/* the WARNING must be seen on every render: never from the cache */
 	state->cacheable = false;
 
-	if (depth == 0)
-		ereport(elevel,
-				(errcode(ERRCODE_PM_PROMPT_NOT_FOUND),
-				 errmsg("prompt \"%s\" does not exist", prompt_id)));
-	else
-		ereport(elevel,
-				(errcode(ERRCODE_PM_PROMPT_NOT_FOUND),
-				 errmsg("prompt \"%s\" does not exist", prompt_id),
-				 errdetail("It is included by %s at line %u.",
-						   pm_describe(parent_id), line_no),
-				 unfilled_keyword ?
-				 errhint("The include line uses a keyword that has no value: pass it in params.") : 0));
+	error.sqlerrcode = ERRCODE_PM_PROMPT_NOT_FOUND;
+	error.message = psprintf("prompt \"%s\" does not exist", prompt_id);
+	error.detail = depth == 0 ? NULL :
+		psprintf("It is included by %s at line %u.", pm_describe(parent_id), line_no);
+	error.hint = depth > 0 && unfilled_keyword ?
+		pstrdup("The include line uses a keyword that has no value: pass it in params.") : NULL;
+	if (elevel == ERROR)
+	{
+		pm_fail(state, &error);
+		return;
+	}
+	pm_error_text_report(elevel, &error);
 
 	pm_append(state, state->out, pm_missing_prompt_text,
 			  strlen(pm_missing_prompt_text));
@@ -411,21 +490,28 @@ pm_enter_include(PmRenderState *state, const char *prompt_id, int depth,
 	{
 		if (state->chain_ids[d] != NULL &&
 			strcmp(state->chain_ids[d], prompt_id) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_PM_INCLUDE_CYCLE),
-					 errmsg("include cycle: %s",
-							pm_chain_text(state, depth - 1, prompt_id))));
+		{
+			pm_fail_with(state, ERRCODE_PM_INCLUDE_CYCLE,
+						 psprintf("include cycle: %s",
+								  pm_chain_text(state, depth - 1, prompt_id)),
+						 NULL, NULL);
+			return NULL;
+		}
 	}
 	if (depth > state->max_depth)
-		ereport(ERROR,
-				(errcode(ERRCODE_PM_INCLUDE_DEPTH),
-				 errmsg("includes are nested deeper than prompt_manager.max_include_depth (%d)",
-						state->max_depth),
-				 errdetail("Include chain: %s.",
-						   pm_chain_text(state, depth - 1, prompt_id)),
-				 errhint("Raise prompt_manager.max_include_depth, or include fewer levels.")));
+	{
+		pm_fail_with(state, ERRCODE_PM_INCLUDE_DEPTH,
+					 psprintf("includes are nested deeper than prompt_manager.max_include_depth (%d)",
+							  state->max_depth),
+					 psprintf("Include chain: %s.",
+							  pm_chain_text(state, depth - 1, prompt_id)),
+					 pstrdup("Raise prompt_manager.max_include_depth, or include fewer levels."));
+		return NULL;
+	}
 
 	pm_check_timeout(state);
+	if (PM_FAILED(state))
+		return NULL;
 	prompt = pm_render_load(state, prompt_id);
 	if (prompt == NULL)
 	{
@@ -474,6 +560,11 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 	initStringInfo(&line);
 	pm_segments_body(tpl, dir, &body);
 	pm_emit_segments(state, &line, tpl, &body, slots, prompt_id);
+	if (PM_FAILED(state))
+	{
+		pfree(line.data);
+		return;
+	}
 	nargs = pm_directive_split(line.data, line.len, &name, &name_len,
 							   &arg, &arg_len);
 
@@ -483,12 +574,16 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 		bool		unfilled = false;
 
 		if (nargs != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_PM_INVALID_DIRECTIVE),
-					 errmsg("directive \"//%.*s\" in %s at line %u needs exactly one prompt id",
-							(int) name_len, name, pm_describe(prompt_id),
-							dir->line_no),
-					 errdetail("The line reads \"%s\".", line.data)));
+		{
+			pm_fail_with(state, ERRCODE_PM_INVALID_DIRECTIVE,
+						 psprintf("directive \"//%.*s\" in %s at line %u needs exactly one prompt id",
+								  (int) name_len, name, pm_describe(prompt_id),
+								  dir->line_no),
+						 psprintf("The line reads \"%s\".", line.data),
+						 NULL);
+			pfree(line.data);
+			return;
+		}
 
 		/* did a keyword of the line stay as written? */
 		pm_segments_body(tpl, dir, &body);
@@ -499,8 +594,9 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 		}
 
 		pm_append(state, state->out, tpl->pool + dir->off, dir->indent_len);
-		included = pm_enter_include_id(state, arg, arg_len, depth + 1,
-									   dir->line_no, unfilled);
+		included = PM_FAILED(state) ? NULL :
+			pm_enter_include_id(state, arg, arg_len, depth + 1,
+								dir->line_no, unfilled);
 		if (included != NULL)
 		{
 			state->layers[depth + 2] = included->defaults;
@@ -508,16 +604,15 @@ pm_run_directive(PmRenderState *state, const PmTemplate *tpl,
 		}
 	}
 	else if (pm_unknown_directive == PM_DIRECTIVE_ERROR)
-		ereport(ERROR,
-				(errcode(ERRCODE_PM_UNKNOWN_DIRECTIVE),
-				 name_len > 0 ?
-				 errmsg("unknown directive \"//%.*s\" in %s at line %u",
-						(int) name_len, name, pm_describe(prompt_id),
-						dir->line_no) :
-				 errmsg("directive line without a name in %s at line %u",
-						pm_describe(prompt_id), dir->line_no),
-				 errdetail("Only //include and //import are directives."),
-				 errhint("Set prompt_manager.unknown_directive to keep to leave such lines in the text.")));
+		pm_fail_with(state, ERRCODE_PM_UNKNOWN_DIRECTIVE,
+					 name_len > 0 ?
+					 psprintf("unknown directive \"//%.*s\" in %s at line %u",
+							  (int) name_len, name, pm_describe(prompt_id),
+							  dir->line_no) :
+					 psprintf("directive line without a name in %s at line %u",
+							  pm_describe(prompt_id), dir->line_no),
+					 pstrdup("Only //include and //import are directives."),
+					 pstrdup("Set prompt_manager.unknown_directive to keep to leave such lines in the text."));
 	else
 	{
 		pm_append(state, state->out, tpl->pool + dir->off, dir->indent_len);
@@ -570,7 +665,8 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 	}
 	if (state->line_sink == NULL)
 	{
-		pm_check_output_size(state, need);
+		if (!pm_check_output_size(state, need))
+			goto done;
 		enlargeStringInfo(state->out, (int) need);
 	}
 
@@ -579,7 +675,11 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (++state->ticks % PM_TIMEOUT_CHECK_INTERVAL == 0)
+		{
 			pm_check_timeout(state);
+			if (PM_FAILED(state))
+				break;
+		}
 
 		switch (seg.kind)
 		{
@@ -593,8 +693,11 @@ pm_render_template(PmRenderState *state, const PmTemplate *tpl, int depth)
 				pm_run_directive(state, tpl, &seg, slots, depth);
 				break;
 		}
+		if (PM_FAILED(state))
+			break;
 	}
 
+done:
 	if (slots != NULL)
 		pfree(slots);
 	error_context_stack = errcallback.previous;
@@ -608,18 +711,24 @@ static void
 pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
 					 const char *root_id, Jsonb *params,
 					 PmRenderBatch *batch, PmLineSink line_sink,
-					 void *line_sink_arg)
+					 void *line_sink_arg, PmRenderSoft soft)
 {
 	MemoryContext old;
+	PmErrorText error;
 
 	memset(state, 0, sizeof(PmRenderState));
+	state->soft = soft;
+	state->result_cxt = result_cxt;
 	state->max_depth = pm_max_include_depth;
 	state->chain_ids = palloc0(sizeof(char *) * (state->max_depth + 2));
 	state->layers = palloc0(sizeof(PmParamList *) * (state->max_depth + 3));
 	state->chain_ids[0] = root_id;
 	state->root_id = root_id;
 	state->cacheable = true;
-	if (params != NULL)
+	if (params != NULL && soft == PM_SOFT_ALL &&
+		!pm_params_check_object(params, "params", &error))
+		pm_fail(state, &error);
+	else if (params != NULL)
 		state->layers[0] = pm_params_from_jsonb(params, "params");
 	if (pm_unknown_parameter != PM_UNKNOWN_IGNORE && state->layers[0] != NULL &&
 		state->layers[0]->nparams > 0)
@@ -672,8 +781,9 @@ pm_check_unknown_params(PmRenderState *state, const PmTemplate *root_tpl)
 	List	   *templates;
 	HASH_SEQ_STATUS seq;
 	PmLoadedEntry *entry;
+	PmErrorText error;
 
-	if (state->unmatched == 0 || !state->cacheable)
+	if (state->unmatched == 0 || !state->cacheable || PM_FAILED(state))
 		return;
 	templates = list_make1((void *) root_tpl);
 	/* the includes rendered: each prompt read, once */
@@ -686,9 +796,15 @@ pm_check_unknown_params(PmRenderState *state, const PmTemplate *root_tpl)
 				templates = lappend(templates, (void *) entry->prompt->tpl);
 		}
 	}
-	pm_params_report_unknown(state->layers[0], state->matched,
-							 pm_describe(state->root_id), templates,
-							 pm_unknown_parameter == PM_UNKNOWN_ERROR ? ERROR : WARNING);
+	if (pm_params_describe_unknown(state->layers[0], state->matched,
+								   pm_describe(state->root_id), templates,
+								   &error))
+	{
+		if (pm_unknown_parameter == PM_UNKNOWN_ERROR)
+			pm_fail(state, &error);
+		else
+			pm_error_text_report(WARNING, &error);
+	}
 	state->cacheable = false;
 }
 
@@ -703,10 +819,14 @@ pm_render_job(PmRenderJob *job)
 	text	   *result;
 
 	pm_render_state_init(&state, job->result_cxt, job->prompt_id, job->params,
-						 job->batch, job->line_sink, job->line_sink_arg);
+						 job->batch, job->line_sink, job->line_sink_arg,
+						 job->soft);
 	job->root_revision = 0;
 	job->root_found = false;
-	if (job->prompt_id != NULL)
+	job->failure = NULL;
+	if (PM_FAILED(&state))
+		;						/* params is not an object */
+	else if (job->prompt_id != NULL)
 	{
 		PmCompiledPrompt *prompt;
 		bool		first;
@@ -738,6 +858,13 @@ pm_render_job(PmRenderJob *job)
 	job->bytes = state.bytes;
 	job->deps = state.deps;
 	job->cacheable = state.cacheable;
+	if (PM_FAILED(&state))
+	{
+		/* nothing of a failed render is returned, nor cached */
+		job->failure = state.failure;
+		job->cacheable = false;
+		return NULL;
+	}
 	result = pm_render_result(&state);
 	return result;
 }
@@ -924,7 +1051,7 @@ pm_prompt_keywords_work(const char *prompt_id, MemoryContext result_cxt)
 	HASHCTL		ctl;
 
 	pm_render_state_init(&state, CurrentMemoryContext, prompt_id, NULL,
-						 NULL, NULL, NULL);
+						 NULL, NULL, NULL, PM_SOFT_NONE);
 	memset(&set, 0, sizeof(set));
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(uint64);

@@ -15,6 +15,8 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
+#include "pm_errors.h"
+
 /*
  * A batch of renders (pm_bulk_render): every prompt, root or include, is
  * read once for the whole batch, and the compiled templates stay valid
@@ -31,6 +33,32 @@ extern void pm_render_batch_end(PmRenderBatch *batch);
 /* Called with each line of a streamed render, without its '\n'. */
 typedef void (*PmLineSink) (void *arg, const char *line, Size len);
 
+/*
+ * Which failures of its own a render reports in PmRenderJob.failure
+ * instead of raising them.  Parallel mode allows no subtransaction, so a
+ * caller that must answer a failure (the error handler, a bulk request)
+ * asks for it here rather than catching an ERROR.  Whatever is not
+ * reported is raised as usual: reading the table, permissions, cancel,
+ * out of memory.
+ */
+typedef enum PmRenderSoft
+{
+	PM_SOFT_NONE = 0,			/* raise every failure */
+	PM_SOFT_PROMPT,				/* report those of the prompt itself, the
+								 * ones prompt_manager.error_handler answers
+								 * (pm_render_answerable_error) */
+	PM_SOFT_ALL					/* report those too: params not an object,
+								 * render_timeout, the 1 GB limit */
+} PmRenderSoft;
+
+/*
+ * The failures of the prompt itself, which prompt_manager.error_handler
+ * answers: missing prompt or include, cycle, depth, unknown or malformed
+ * directive, missing parameter or unknown params key in error mode.  Not
+ * bad arguments, limits or the server's own errors.
+ */
+extern bool pm_render_answerable_error(int sqlerrcode);
+
 /* One render, and what it tells the caller about its output. */
 typedef struct PmRenderJob
 {
@@ -41,8 +69,11 @@ typedef struct PmRenderJob
 	PmRenderBatch *batch;		/* read prompts through it, or NULL */
 	PmLineSink	line_sink;		/* stream lines to it, or NULL */
 	void	   *line_sink_arg;
+	PmRenderSoft soft;			/* failures to report, not raise */
 
 	/* out */
+	PmErrorText *failure;		/* a failure reported (in result_cxt): the
+								 * result is then NULL; or NULL */
 	List	   *deps;			/* PmCacheDependency *, one per include */
 	bool		cacheable;		/* false once a prompt was missing */
 	bool		root_found;		/* the root prompt was read: set before it

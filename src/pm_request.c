@@ -9,9 +9,13 @@
  *	 1. ask the shared cache (pm_cache.c), when the caller may use it;
  *	 2. otherwise render (pm_render_job, in pm_render.c) in a work context
  *		of its own, with the compiled templates pinned until it ends;
- *	 3. with prompt_manager.error_handler set, or for bulk and preload
- *		requests, inside a subtransaction, so that a prompt-level failure
- *		can be answered instead of raised;
+ *	 3. with prompt_manager.error_handler set, asking the renderer to
+ *		report the failures of the prompt itself (PM_SOFT_PROMPT) instead of
+ *		raising them, and calling the handler with the one reported; for
+ *		bulk and preload requests, inside a subtransaction, so that any
+ *		failure of the request gives its row, or, in parallel mode (where
+ *		no subtransaction may start), with every failure of the render
+ *		itself reported (PM_SOFT_ALL) and the others raised;
  *	 4. store what was rendered in the shared cache, and count the call in
  *		pm_stats.
  *
@@ -19,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_proc.h"
@@ -61,6 +66,8 @@ typedef struct PmRenderRequest
 	bool		keyed;			/* cache holds a key (and the id's hash) */
 	bool		root_found;		/* the render (not from the cache) read its
 								 * root prompt: set by pm_render_guarded */
+	PmRenderSoft soft;			/* failures the renderer reports */
+	PmErrorText *failure;		/* out: the one it reported, or NULL */
 	PmCacheRequest cache;		/* its key, when keyed */
 } PmRenderRequest;
 
@@ -116,6 +123,7 @@ pm_render_request(PmRenderRequest *req, PmRenderJob *job)
 	job->template_text = req->template_text;
 	job->params = req->params;
 	job->result_cxt = req->result_cxt;
+	job->soft = req->soft;
 	if (req->opts != NULL)
 	{
 		job->batch = req->opts->batch;
@@ -123,6 +131,7 @@ pm_render_request(PmRenderRequest *req, PmRenderJob *job)
 		job->line_sink_arg = req->opts->line_sink_arg;
 	}
 	result = pm_render_job(job);
+	req->failure = job->failure;
 	if (req->opts != NULL)
 		req->opts->bytes = job->bytes;
 
@@ -206,24 +215,6 @@ pm_render_from_cache(PmRenderRequest *req)
 }
 
 /*
- * The failures prompt_manager.error_handler answers: those of the prompt
- * itself (missing prompt or include, cycle, depth, unknown or malformed
- * directive, missing parameter or unknown params key in error mode), not
- * bad arguments, limits or the server's own errors.
- */
-static bool
-pm_prompt_level_error(int sqlerrcode)
-{
-	return sqlerrcode == ERRCODE_PM_PROMPT_NOT_FOUND ||
-		sqlerrcode == ERRCODE_PM_INCLUDE_CYCLE ||
-		sqlerrcode == ERRCODE_PM_INCLUDE_DEPTH ||
-		sqlerrcode == ERRCODE_PM_UNKNOWN_DIRECTIVE ||
-		sqlerrcode == ERRCODE_PM_MISSING_PARAMETER ||
-		sqlerrcode == ERRCODE_PM_UNKNOWN_PARAMETER ||
-		sqlerrcode == ERRCODE_PM_INVALID_DIRECTIVE;
-}
-
-/*
  * Find prompt_manager.error_handler and check, before it is ever called,
  * that it can be called as the executor would call it: a plain function
  * (not an aggregate, window function or procedure) taking (text, text,
@@ -265,6 +256,24 @@ pm_lookup_error_handler(const char *signature, bool *strict)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("prompt_manager.error_handler function %s must return text", signature),
 				 proc->proretset ? errdetail("It returns a set.") : 0));
+
+	/*
+	 * In parallel mode the handler runs where the render does: in a
+	 * parallel worker it must be PARALLEL SAFE, in the leader of a parallel
+	 * query at least PARALLEL RESTRICTED, as the planner would have
+	 * required of a function written in the query.
+	 */
+	if (IsInParallelMode() &&
+		(proc->proparallel == PROPARALLEL_UNSAFE ||
+		 (IsParallelWorker() && proc->proparallel != PROPARALLEL_SAFE)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("prompt_manager.error_handler %s cannot be called in a parallel query", signature),
+				 errdetail("%s", proc->proparallel == PROPARALLEL_UNSAFE ?
+						   "It is PARALLEL UNSAFE, and this render runs inside a parallel query." :
+						   "It is PARALLEL RESTRICTED, and this render runs in a parallel worker."),
+				 errhint("Mark the handler PARALLEL SAFE if it only reads (ALTER FUNCTION ... PARALLEL SAFE), "
+						 "or keep the query serial (SET max_parallel_workers_per_gather = 0).")));
 	*strict = proc->proisstrict;
 	ReleaseSysCache(tuple);
 
@@ -314,7 +323,8 @@ pm_call_error_handler(const char *prompt_id, int sqlerrcode, const char *message
 /*
  * Render req (not from the cache) in a work context of its own, with the
  * compiled templates it uses kept alive until it ends.  A failure is
- * counted in pm_stats and raised again.
+ * counted in pm_stats, and raised again or, when the renderer reported it
+ * (req->soft), left in req->failure with a NULL result.
  */
 static text *
 pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
@@ -351,6 +361,14 @@ pm_render_guarded(PmRenderRequest *req, bool track, instr_time start)
 	req->root_found = job.root_found;
 	MemoryContextSwitchTo(req->result_cxt);
 	MemoryContextDelete(work_cxt);
+	if (req->failure != NULL && track)
+	{
+		instr_time	elapsed;
+
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
+		pm_request_count(req, false, true, INSTR_TIME_GET_MILLISEC(elapsed), 0);
+	}
 	return result;
 }
 
@@ -452,7 +470,24 @@ pm_render_top(PmRenderRequest *req)
 
 	if (track && !timed_lookup)
 		INSTR_TIME_SET_CURRENT(start);
-	if (req->opts != NULL && req->opts->catch_errors)
+	if (req->opts != NULL && req->opts->catch_errors && IsInParallelMode())
+	{
+		/*
+		 * pm_bulk_render in parallel mode (called by a PARALLEL SAFE
+		 * wrapper): no subtransaction may start, so the failures of the
+		 * render itself are reported by the renderer, and the others (the
+		 * table, permissions, the server) stop the call.
+		 */
+		req->soft = PM_SOFT_ALL;
+		result = pm_render_guarded(req, track, start);
+		if (req->failure != NULL)
+		{
+			req->opts->error = req->failure->message;
+			req->opts->sqlstate = pstrdup(unpack_sql_state(req->failure->sqlerrcode));
+			return NULL;		/* counted as an error already */
+		}
+	}
+	else if (req->opts != NULL && req->opts->catch_errors)
 	{
 		/* pm_bulk_render, pm_preload: the caller reports the failure */
 		ErrorData  *edata;
@@ -468,16 +503,17 @@ pm_render_top(PmRenderRequest *req)
 	else if (pm_error_handler != NULL && pm_error_handler[0] != '\0' &&
 			 (req->opts == NULL || req->opts->line_sink == NULL))
 	{
-		ErrorData  *edata;
-
-		result = pm_render_in_subxact(req, track, start, &edata);
-		if (edata != NULL)
-		{
-			if (!pm_prompt_level_error(edata->sqlerrcode))
-				ReThrowError(edata);
-			return pm_call_error_handler(req->prompt_id, edata->sqlerrcode,
-										 edata->message);
-		}
+		/*
+		 * The failures the handler answers are reported by the renderer,
+		 * with no subtransaction (none may start in parallel mode, and
+		 * none is needed: the render has changed nothing); any other
+		 * failure is raised where it happens.
+		 */
+		req->soft = PM_SOFT_PROMPT;
+		result = pm_render_guarded(req, track, start);
+		if (req->failure != NULL)
+			return pm_call_error_handler(req->prompt_id, req->failure->sqlerrcode,
+										 req->failure->message);
 	}
 	else
 		result = pm_render_guarded(req, track, start);

@@ -51,7 +51,9 @@ typedef struct PmRenderOptions
  * lines went to the sink.  With catch_errors, a failure of the prompt is
  * caught (in a subtransaction) and returned in opts->error and
  * opts->sqlstate with a NULL result; cancel, timeouts and resource errors
- * are still raised.
+ * are still raised.  In parallel mode, where no subtransaction may start,
+ * only the failures of the render itself are returned so (PM_SOFT_ALL,
+ * pm_render.h); the others are raised.
  */
 extern text *pm_render_prompt_opts(const char *prompt_id, Jsonb *params,
 								   PmRenderOptions *opts);
