@@ -14,6 +14,7 @@
 #include "utils/array.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 /*
  * A batch of renders (pm_bulk_render): every prompt, root or include, is
@@ -31,16 +32,31 @@ extern void pm_render_batch_end(PmRenderBatch *batch);
 /* Called with each line of a streamed render, without its '\n'. */
 typedef void (*PmLineSink) (void *arg, const char *line, Size len);
 
+/*
+ * Called with each prompt a render reads (pm_resolve, pm_publish): at
+ * depth, included by the prompt whose id is included_by (NULL for the
+ * root).  Once per include line met, in render order.
+ */
+struct PmCompiledPrompt;
+typedef void (*PmResolveSink) (void *arg, struct PmCompiledPrompt *prompt,
+							   int depth, const char *included_by);
+
 /* One render, and what it tells the caller about its output. */
 typedef struct PmRenderJob
 {
-	const char *prompt_id;		/* a stored prompt, or NULL: */
+	const char *prompt_id;		/* a reference to a stored prompt, or NULL: */
 	text	   *template_text;	/* the template given inline */
 	Jsonb	   *params;			/* or NULL */
 	MemoryContext result_cxt;	/* where the result is built */
 	PmRenderBatch *batch;		/* read prompts through it, or NULL */
 	PmLineSink	line_sink;		/* stream lines to it, or NULL */
 	void	   *line_sink_arg;
+	PmResolveSink resolve_sink; /* or NULL */
+	void	   *resolve_arg;
+	bool		walk;			/* for resolve_sink only: keywords without a
+								 * value kept, params not checked */
+	bool		as_of_set;		/* render as of as_of (pm_render_as_of) */
+	TimestampTz as_of;
 
 	/* out */
 	List	   *deps;			/* PmCacheDependency *, one per include */
@@ -49,6 +65,7 @@ typedef struct PmRenderJob
 								 * is rendered, so also when that fails */
 	int64		root_revision;	/* the root prompt's row version read */
 	int64		bytes;			/* bytes rendered, streamed ones too */
+	bool		uses_refs;		/* a version or label was read */
 } PmRenderJob;
 
 /*
@@ -59,7 +76,10 @@ typedef struct PmRenderJob
  */
 extern text *pm_render_job(PmRenderJob *job);
 
-/* The keywords prompt_id and its includes use, in first-use order. */
+/*
+ * The keywords the prompt reference prompt_id names and its includes use,
+ * in first-use order.
+ */
 extern ArrayType *pm_prompt_keywords(const char *prompt_id);
 
 #endif							/* PM_RENDER_H */
