@@ -65,26 +65,14 @@ typedef struct PmRenderRequest
 	PmCacheRequest cache;		/* its key, when keyed */
 
 	/*
-	 * Statistics count a reference ("id@production") under its prompt id:
-	 * when keyed, stats_id is the id (NUL-terminated), stats_len and
-	 * stats_hash its length and XXH3_64bits.
+	 * Statistics count a reference ("id@production") under its prompt id,
+	 * the first stats_len bytes of stats_id; stats_hash is their
+	 * XXH3_64bits (set when keyed).
 	 */
 	const char *stats_id;
 	size_t		stats_len;
 	uint64		stats_hash;
-	char		stats_buf[256];
 } PmRenderRequest;
-
-/* The prompt id of req's reference, the first len bytes, NUL-terminated. */
-static const char *
-pm_request_stats_id(PmRenderRequest *req, size_t len)
-{
-	if (len >= sizeof(req->stats_buf))
-		return pnstrdup(req->prompt_id, len);
-	memcpy(req->stats_buf, req->prompt_id, len);
-	req->stats_buf[len] = '\0';
-	return req->stats_buf;
-}
 
 /*
  * Count req in pm_stats.  The prompt id's length and XXH3_64bits come from
@@ -124,8 +112,6 @@ pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
 
 		req->stats_id = req->prompt_id;
 		id_len = at != NULL ? at - req->prompt_id : strlen(req->prompt_id);
-		if (at != NULL)
-			req->stats_id = pm_request_stats_id(req, id_len);
 		id_hash = XXH3_64bits(req->prompt_id, id_len);
 	}
 	pm_stats_count(req->prompt_id != NULL ? req->stats_id : NULL, id_len,
@@ -238,7 +224,7 @@ pm_render_from_cache(PmRenderRequest *req)
 				!pm_visibility_ref(&ref, &revision))
 				return NULL;
 			req->stats_len = ref.id_len;
-			req->stats_id = pm_request_stats_id(req, ref.id_len);
+			req->stats_id = req->prompt_id; /* counted on its first id_len bytes */
 			req->stats_hash = XXH3_64bits(req->prompt_id, ref.id_len);
 		}
 		pm_cache_request_init(creq, req->prompt_id, len, id_hash,

@@ -92,6 +92,10 @@ typedef struct PmRevisionMemo
 	uint32		name_len;
 	int32		version;		/* a label's version */
 	int64		revision;
+	/* a label's: its version's value, once looked up (pm_visibility_ref) */
+	bool		has_value;
+	bool		value_present;
+	int64		value;
 } PmRevisionMemo;
 
 /*
@@ -306,6 +310,7 @@ pm_memo_store(const char *name, uint32 len, uint64 key, bool present,
 		memo->present = present;
 		memo->revision = revision;
 		memo->version = version;
+		memo->has_value = false;
 	}
 }
 
@@ -424,6 +429,55 @@ pm_visibility_version(const char *prompt_id, size_t id_len, int32 version,
 	return present;
 }
 
+/*
+ * pm_visibility_label, and the value of the version the label points to
+ * (*revision, when it returns true).  The label's memo entry keeps that
+ * value too, so that a repeated render of a label costs one lookup, as a
+ * head's does.
+ */
+static bool
+pm_visibility_label_value(const char *prompt_id, size_t id_len,
+						  const char *label, size_t label_len, int64 *revision,
+						  bool *labelled)
+{
+	char		buf[384];
+	size_t		len;
+	char	   *name;
+	uint64		key;
+	PmRevisionMemo *memo;
+	int32		version;
+	bool		present;
+	int64		value = 0;
+
+	name = pm_memo_name(buf, sizeof(buf), &len, prompt_id, id_len, label, label_len);
+	key = XXH3_64bits(name, len);
+	memo = pm_memo_find(name, len, key);
+	if (memo != NULL && memo->has_value)
+	{
+		*labelled = memo->present;
+		*revision = memo->value;
+		present = memo->value_present;
+	}
+	else
+	{
+		*labelled = pm_visibility_label(prompt_id, id_len, label, label_len, &version);
+		present = *labelled &&
+			pm_visibility_version(prompt_id, id_len, version, &value);
+		/* the entries may have moved: find the label's again */
+		memo = pm_memo_find(name, len, key);
+		if (memo != NULL)
+		{
+			memo->has_value = true;
+			memo->value_present = present;
+			memo->value = value;
+		}
+		*revision = value;
+	}
+	if (name != buf)
+		pfree(name);
+	return present;
+}
+
 bool
 pm_visibility_label(const char *prompt_id, size_t id_len, const char *label,
 					size_t label_len, int32 *version)
@@ -457,10 +511,10 @@ pm_visibility_label(const char *prompt_id, size_t id_len, const char *label,
 bool
 pm_visibility_ref(const PmRef *ref, int64 *revision)
 {
-	int32		version;
 	char		buf[256];
 	char	   *id;
 	bool		present;
+	bool		labelled;
 
 	switch (ref->kind)
 	{
@@ -469,12 +523,11 @@ pm_visibility_ref(const PmRef *ref, int64 *revision)
 										 revision);
 		case PM_REF_LABEL:
 		case PM_REF_LABEL_OR_HEAD:
-			if (pm_visibility_label(ref->id, ref->id_len, ref->label,
-									ref->label_len, &version))
-				return pm_visibility_version(ref->id, ref->id_len, version,
-											 revision);
-			if (ref->kind == PM_REF_LABEL)
-				return false;
+			present = pm_visibility_label_value(ref->id, ref->id_len, ref->label,
+												ref->label_len, revision,
+												&labelled);
+			if (labelled || ref->kind == PM_REF_LABEL)
+				return present;
 			/* no such label: the head */
 			break;
 		case PM_REF_HEAD:
