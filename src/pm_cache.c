@@ -17,6 +17,12 @@
  * DSA area, holds the prompt id (or template text) and params bytes, which
  * a lookup compares byte for byte (the hashes only find the entry), the
  * prompts the rendering included with their revisions, and the output.
+ * The root may be a reference ("id@3", "id@production"): its key then
+ * holds the value pm_visibility_ref gives it, and each include is recorded
+ * under the key of the reference that read it (pm_ref_key: "id", "id@3",
+ * "id@production", and "id@production?" for an include without '@' in a
+ * render of a label, whose value says whether the label was set and what
+ * it or the head resolved to).
  *
  * Why a hit is never wrong
  * ------------------------
@@ -34,7 +40,9 @@
  * snapshots, the caller's own uncommitted changes and a hot standby's
  * replay exactly as an uncached render would.  The cache is not used at
  * all for a role without SELECT on pm_prompts or subject to a row-level
- * security policy (pm_visibility_unrestricted).  A render that failed, or
+ * security policy (pm_visibility_unrestricted), nor for a rendering that
+ * read a version or a label unless the role reads pm_prompt_versions and
+ * pm_labels as freely (pm_visibility_refs_unrestricted).  A render that failed, or
  * that met a missing prompt, is not stored.
  *
  * Invalidation (pm_invalidate), the TTL and eviction only free memory;

@@ -26,6 +26,19 @@
  * Nothing here relies on triggers, so it holds on a hot standby too, where
  * the primary's changes arrive by WAL replay.
  *
+ * Versions and labels (0.2.0) are learned the same way, in the same memo,
+ * under names that are references' keys: "id" is a head's revision,
+ * "id@3" the value of version 3 (pm_version_value), "id@production" the
+ * version the label points to and that version's value.  Every lookup of a
+ * version or a label enters here, one function per kind:
+ * pm_visibility_version (a primary-key probe of pm_prompt_versions),
+ * pm_visibility_label (of pm_labels), and pm_visibility_ref, which
+ * combines them for a whole reference (a label's version, or for an
+ * include of a label render the label when it is set, else the head) and
+ * is what the shared cache keys a root on and checks an include against.
+ * A memo that outlives a snapshot (when no write can have happened) must
+ * therefore also know of writes to pm_labels and pm_prompt_versions.
+ *
  * Whether the cache may answer at all is learned once per identity too,
  * and again at any statement that follows a catalog change (a REVOKE, a
  * new policy), as a query would see it: the role must have SELECT on
