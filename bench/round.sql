@@ -8,6 +8,11 @@ SELECT bench_time($$SELECT sum(octet_length(pm_render('bench/' || g, $$ || :'par
 -- prompt_manager.track off: what statistics cost a cached render), ten
 -- times each, in the order A A0 A0 A, five times over (bench/setup.sql)
 SELECT * FROM bench_time_tracked($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$, 5);
+-- AL (pm_render of 'bench/<n>@production', served by the shared cache)
+-- against AH (the same calls of 'bench/<n>'), side by side (bench/setup.sql)
+SELECT bench_time($$SELECT sum(octet_length(pm_render('bench/' || g || '@production', $$ || :'params' || $$::jsonb))) FROM generate_series(0, 999) g$$) IS NOT NULL AS warm_labels \gset
+SELECT * FROM bench_time_labels($$SELECT sum(octet_length(pm_render('bench/' || (g % 1000), $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$,
+	$$SELECT sum(octet_length(pm_render('bench/' || (g % 1000) || '@production', $$ || :'params' || $$::jsonb))) FROM generate_series(1, $$ || :N || $$) g$$, 2);
 -- the same N requests in one pm_bulk_render call: in FROM (inlined by the
 -- planner, its rows streamed out of a ProjectSet) and in a SELECT list
 -- (where its support function calls the C function directly).

@@ -62,6 +62,24 @@ BEGIN
 END
 $$;
 
+-- The label production on every bench prompt (its version 1), for AL:
+-- cached renders of 'bench/<n>@production' timed against AH, the same
+-- calls of 'bench/<n>', in the order AH AL AL AH, blocks times over.
+INSERT INTO pm_labels (prompt_id, label, version)
+SELECT prompt_id, 'production', 1 FROM pm_prompts WHERE prompt_id LIKE 'bench/%';
+CREATE OR REPLACE FUNCTION bench_time_labels(q_head text, q_label text, blocks integer)
+RETURNS TABLE(variant text, us float8)
+LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1 .. blocks LOOP
+		FOREACH variant IN ARRAY ARRAY['AH', 'AL', 'AL', 'AH'] LOOP
+			us := bench_time(CASE variant WHEN 'AH' THEN q_head ELSE q_label END);
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+END
+$$;
+
 -- Large and keyword-heavy prompts for the linearity checks.
 INSERT INTO pm_prompts (prompt_id, content)
 SELECT 'size/' || mb || 'mb', repeat('Lorem ipsum [A] dolor sit amet, consectetur adipiscing. ', mb * 1048576 / 57)

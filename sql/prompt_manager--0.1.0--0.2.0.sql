@@ -143,3 +143,34 @@ ALTER FUNCTION @extschema@.pm_keywords(text) PARALLEL SAFE;
 ALTER FUNCTION @extschema@.pm_render_lines(text, jsonb) PARALLEL SAFE;
 ALTER FUNCTION @extschema@.pm_bulk_render(jsonb) PARALLEL UNSAFE;
 ALTER FUNCTION @extschema@.pm_bulk_render_rows(jsonb) PARALLEL UNSAFE;
+
+-- versions and labels, the render side: references ("id", "id@3",
+-- "id@production") are taken by pm_render, pm_render_lines, pm_keywords,
+-- pm_bulk_render requests and //include lines with no change of signature
+-- (see docs/versions-render.md); the functions below are new.  All run as
+-- the caller (SECURITY INVOKER) and read the tables with the caller's
+-- privileges and row-level security policies.
+
+CREATE FUNCTION @extschema@.pm_resolve(ref text, params jsonb DEFAULT '{}')
+RETURNS TABLE(prompt_id text, version integer, depth integer, included_by text)
+AS 'MODULE_PATHNAME', 'pm_resolve'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED ROWS 10;
+
+COMMENT ON FUNCTION @extschema@.pm_resolve(text, jsonb) IS
+	'the prompt versions a render of ref reads, root first, in render order';
+
+CREATE FUNCTION @extschema@.pm_publish(prompt_id text, label text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pm_publish'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.pm_publish(text, text) IS
+	'point label at the current version of a prompt and of every prompt it includes; returns how many labels moved';
+
+CREATE FUNCTION @extschema@.pm_render_as_of(ref text, params jsonb, at timestamptz)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pm_render_as_of'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.pm_render_as_of(text, jsonb, timestamptz) IS
+	'render ref as it rendered at a past time: labels from pm_label_history, heads from pm_prompt_versions';

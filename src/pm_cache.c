@@ -17,6 +17,12 @@
  * DSA area, holds the prompt id (or template text) and params bytes, which
  * a lookup compares byte for byte (the hashes only find the entry), the
  * prompts the rendering included with their revisions, and the output.
+ * The root may be a reference ("id@3", "id@production"): its key then
+ * holds the value pm_visibility_ref gives it, and each include is recorded
+ * under the key of the reference that read it (pm_ref_key: "id", "id@3",
+ * "id@production", and "id@production?" for an include without '@' in a
+ * render of a label, whose value says whether the label was set and what
+ * it or the head resolved to).
  *
  * Why a hit is never wrong
  * ------------------------
@@ -34,7 +40,9 @@
  * snapshots, the caller's own uncommitted changes and a hot standby's
  * replay exactly as an uncached render would.  The cache is not used at
  * all for a role without SELECT on pm_prompts or subject to a row-level
- * security policy (pm_visibility_unrestricted).  A render that failed, or
+ * security policy (pm_visibility_unrestricted), nor for a rendering that
+ * read a version or a label unless the role reads pm_prompt_versions and
+ * pm_labels as freely (pm_visibility_refs_unrestricted).  A render that failed, or
  * that met a missing prompt, is not stored.
  *
  * Invalidation (pm_invalidate), the TTL and eviction only free memory;
@@ -95,6 +103,7 @@
 
 #include "pm_compat.h"
 #include "pm_cache.h"
+#include "pm_ref.h"
 #include "pm_settings.h"
 #include "pm_storage.h"
 #include "pm_visibility.h"
@@ -504,13 +513,29 @@ pm_blob_output(const PmCacheBlob *blob, bool borrow)
 
 	for (i = 0; i < blob->ndeps; i++)
 	{
-		char	   *prompt_id = pnstrdup(names + dep[i].name_off, dep[i].name_len);
+		const char *name = names + dep[i].name_off;
 		int64		revision;
 		bool		same;
 
-		same = pm_visibility_revision(prompt_id, &revision) &&
-			revision == dep[i].revision;
-		pfree(prompt_id);
+		if (memchr(name, '@', dep[i].name_len) == NULL)
+		{
+			/* a head, the common case */
+			char	   *prompt_id = pnstrdup(name, dep[i].name_len);
+
+			same = pm_visibility_revision(prompt_id, &revision) &&
+				revision == dep[i].revision;
+			pfree(prompt_id);
+		}
+		else
+		{
+			/* a version or a label: only for a role that reads them freely */
+			PmRef		ref;
+
+			pm_ref_from_key(name, dep[i].name_len, &ref);
+			same = pm_visibility_refs_unrestricted() &&
+				pm_visibility_ref(&ref, &revision) &&
+				revision == dep[i].revision;
+		}
 		if (!same)
 			return NULL;
 	}
@@ -698,7 +723,7 @@ pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
 	uint32		i;
 
 	foreach(lc, deps)
-		dep_names_len += strlen(((PmCacheDependency *) lfirst(lc))->prompt_id);
+		dep_names_len += strlen(((PmCacheDependency *) lfirst(lc))->name);
 
 	size = MAXALIGN(sizeof(PmCacheBlob)) +
 		MAXALIGN((Size) req->name_len + req->params_len) +
@@ -742,12 +767,12 @@ pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
 	foreach(lc, deps)
 	{
 		PmCacheDependency *dep = (PmCacheDependency *) lfirst(lc);
-		uint32		len = strlen(dep->prompt_id);
+		uint32		len = strlen(dep->name);
 
 		blob_deps[i].revision = dep->revision;
 		blob_deps[i].name_off = dep_names_len;
 		blob_deps[i].name_len = len;
-		memcpy(names + dep_names_len, dep->prompt_id, len);
+		memcpy(names + dep_names_len, dep->name, len);
 		dep_names_len += len;
 		i++;
 	}
@@ -787,7 +812,19 @@ pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
 	return true;
 }
 
-/* Does the entry's rendering include prompt_id? */
+/*
+ * Is name[0..name_len) a reference to prompt_id (the prompt itself, or a
+ * version or label of it)?
+ */
+static inline bool
+pm_names_prompt(const char *name, uint32 name_len, const char *prompt_id,
+				uint32 len)
+{
+	return (name_len == len || (name_len > len && name[len] == '@')) &&
+		memcmp(name, prompt_id, len) == 0;
+}
+
+/* Does the entry's rendering include prompt_id (any version of it)? */
 static bool
 pm_entry_depends_on(const PmCacheBlob *blob, const char *prompt_id, uint32 len)
 {
@@ -797,8 +834,8 @@ pm_entry_depends_on(const PmCacheBlob *blob, const char *prompt_id, uint32 len)
 
 	for (i = 0; i < blob->ndeps; i++)
 	{
-		if (deps[i].name_len == len &&
-			memcmp(names + deps[i].name_off, prompt_id, len) == 0)
+		if (pm_names_prompt(names + deps[i].name_off, deps[i].name_len,
+							prompt_id, len))
 			return true;
 	}
 	return false;
@@ -839,9 +876,8 @@ pm_cache_invalidate(const char *prompt_id, Jsonb *params)
 				memcmp(PM_BLOB_PARAMS(blob), params_bytes, params_len) == 0;
 		else
 			match = (!entry->key.is_inline &&
-					 entry->key.name_hash == id_hash &&
-					 blob->name_len == id_len &&
-					 memcmp(PM_BLOB_NAME(blob), prompt_id, id_len) == 0) ||
+					 pm_names_prompt(PM_BLOB_NAME(blob), blob->name_len,
+									 prompt_id, id_len)) ||
 				pm_entry_depends_on(blob, prompt_id, id_len);
 		if (match)
 		{

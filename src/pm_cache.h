@@ -40,10 +40,14 @@ typedef struct PmCacheRequest
 	uint32		params_len;
 } PmCacheRequest;
 
-/* A prompt a rendering was built from, with the revision it had. */
+/*
+ * A prompt a rendering was built from: the key of the reference that read
+ * it (pm_ref_key: "id", "id@3", "id@production", "id@production?"), with
+ * the revision it had (pm_visibility_ref).
+ */
 typedef struct PmCacheDependency
 {
-	const char *prompt_id;
+	const char *name;
 	int64		revision;
 } PmCacheDependency;
 

@@ -15,6 +15,7 @@
 
 /* a prompt (root or include) is not in pm_prompts, or not visible: 42704 */
 #define ERRCODE_PM_PROMPT_NOT_FOUND		ERRCODE_UNDEFINED_OBJECT
+/* a reference names a label the prompt does not have: PM007 (below) */
 /* an include chain comes back to a prompt already being rendered: 42P19 */
 #define ERRCODE_PM_INCLUDE_CYCLE		ERRCODE_INVALID_RECURSION
 /* params is not a JSON object: 22023 */
@@ -46,6 +47,12 @@
 #define ERRCODE_PM_INVALID_DIRECTIVE	MAKE_SQLSTATE('P','M','0','0','5')
 /* a params key that matches no keyword (unknown_parameter = error) */
 #define ERRCODE_PM_UNKNOWN_PARAMETER	MAKE_SQLSTATE('P','M','0','0','6')
+/*
+ * a reference id@label names a label that the prompt does not have (in the
+ * caller's snapshot; for pm_render_as_of, at that time).  A version that
+ * does not exist is 42704, as a prompt that does not exist.
+ */
+#define ERRCODE_PM_LABEL_NOT_FOUND		MAKE_SQLSTATE('P','M','0','0','7')
 
 /*
  * An error described rather than raised: what ereport() would say.  The

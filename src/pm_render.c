@@ -37,10 +37,12 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -50,7 +52,9 @@
 #include "pm_cache.h"
 #include "pm_errors.h"
 #include "pm_params.h"
+#include "pm_ref.h"
 #include "pm_render.h"
+#include "pm_storage.h"
 #include "pm_settings.h"
 #include "pm_template_cache.h"
 
@@ -73,6 +77,32 @@ typedef struct PmRenderState
 	const char **chain_ids;
 	PmParamList **layers;
 	int			max_depth;
+
+	/*
+	 * What each prompt of the chain is, for the cycle check: a prompt id
+	 * and a version (0: the head).  A cycle is the same prompt at the same
+	 * version twice, however it was referred to.
+	 */
+	const char **chain_pids;
+	int32	   *chain_versions;
+
+	/*
+	 * References: the label of the root when it is a label (then an include
+	 * without '@' is PM_REF_LABEL_OR_HEAD of it), whether a reference other
+	 * than a head was read (the cache then needs the role to read versions
+	 * and labels freely), the time of a render as of a past time.
+	 */
+	const char *root_label;
+	size_t		root_label_len;
+	bool		uses_refs;
+	bool		as_of_set;
+	TimestampTz as_of;
+
+	/* pm_resolve and pm_publish: every prompt read, and who read it */
+	PmResolveSink resolve_sink;
+	void	   *resolve_arg;
+	bool		walk;			/* keywords without a value are kept, no
+								 * params check: only what is read matters */
 
 	HTAB	   *loaded;			/* prompts read so far, by id hash */
 	PmRenderBatch *batch;		/* prompts read by the whole batch, or NULL */
@@ -113,12 +143,17 @@ struct PmRenderBatch
 	HTAB	   *loaded;
 };
 
-/* A prompt read during this render (NULL: not visible). */
+/*
+ * A prompt read during this render, by the key of the reference that read
+ * it (pm_ref_key; NULL prompt: not visible, status says why).
+ */
 typedef struct PmLoadedEntry
 {
 	uint64		key;
-	const char *prompt_id;
+	const char *prompt_id;		/* the reference's key */
 	PmCompiledPrompt *prompt;
+	PmLoadStatus status;
+	int32		label_version;
 } PmLoadedEntry;
 
 /* Error context: which prompt was being rendered. */
@@ -134,6 +169,7 @@ bool
 pm_render_answerable_error(int sqlerrcode)
 {
 	return sqlerrcode == ERRCODE_PM_PROMPT_NOT_FOUND ||
+		sqlerrcode == ERRCODE_PM_LABEL_NOT_FOUND ||
 		sqlerrcode == ERRCODE_PM_INCLUDE_CYCLE ||
 		sqlerrcode == ERRCODE_PM_INCLUDE_DEPTH ||
 		sqlerrcode == ERRCODE_PM_UNKNOWN_DIRECTIVE ||
@@ -306,7 +342,7 @@ pm_emit_keyword(PmRenderState *state, StringInfo buf, const PmTemplate *tpl,
 		pm_append(state, buf, slots[k].value, slots[k].value_len);
 		return;
 	}
-	switch (pm_missing_parameter)
+	switch (state->walk ? PM_MISSING_KEEP : pm_missing_parameter)
 	{
 		case PM_MISSING_KEEP:
 			pm_append(state, buf, tpl->pool + kw->off, kw->len);
@@ -357,25 +393,119 @@ pm_loaded_create(const char *name)
 }
 
 /*
- * The compiled prompt prompt_id, read at most once per batch (when there
- * is one) and per render.  *first says whether this render asked for it
- * before.
+ * Resolve ref for a render as of state->as_of (pm_render_as_of): the
+ * version each label pointed to then, from pm_label_history, and the head
+ * as it was then, the newest version created by then.  Read through SPI as
+ * the current user.  0 when there was none (*status says what).
+ */
+static int32
+pm_resolve_as_of(PmRenderState *state, const PmRef *ref, PmLoadStatus *status)
+{
+	static const char *const label_query =
+	"SELECT h.to_version FROM %s.pm_label_history h "
+	"WHERE h.prompt_id OPERATOR(pg_catalog.=) $1 AND h.label OPERATOR(pg_catalog.=) $2 "
+	"AND h.moved_at OPERATOR(pg_catalog.<=) $3 ORDER BY h.moved_at DESC, h.move_id DESC LIMIT 1";
+	static const char *const head_query =
+	"SELECT v.version FROM %s.pm_prompt_versions v "
+	"WHERE v.prompt_id OPERATOR(pg_catalog.=) $1 AND v.created_at OPERATOR(pg_catalog.<=) $3 "
+	"ORDER BY v.version DESC LIMIT 1";
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	char	   *nsp;
+	int32		version = 0;
+	bool		isnull;
+
+	if (ref->kind == PM_REF_VERSION)
+		return ref->version;
+	nsp = get_namespace_name(pm_storage_table_of(PM_TABLE_VERSIONS)->namespace);
+	if (nsp == NULL)
+		elog(ERROR, "cache lookup failed for the schema of prompt_manager");
+	values[0] = PointerGetDatum(cstring_to_text_with_len(ref->id, ref->id_len));
+	values[1] = PointerGetDatum(cstring_to_text_with_len(ref->label ? ref->label : "",
+														 ref->label_len));
+	values[2] = TimestampTzGetDatum(state->as_of);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ref->kind == PM_REF_LABEL || ref->kind == PM_REF_LABEL_OR_HEAD)
+	{
+		if (SPI_execute_with_args(psprintf(label_query, quote_identifier(nsp)),
+								  3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed");
+		if (SPI_processed > 0)
+		{
+			Datum		v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				version = DatumGetInt32(v);
+		}
+		if (version == 0 && ref->kind == PM_REF_LABEL)
+			*status = PM_LOAD_NO_LABEL;
+	}
+	if (version == 0 && ref->kind != PM_REF_LABEL)
+	{
+		if (SPI_execute_with_args(psprintf(head_query, quote_identifier(nsp)),
+								  3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed");
+		if (SPI_processed > 0)
+			version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+		if (version == 0)
+			*status = PM_LOAD_NO_PROMPT;
+	}
+	SPI_finish();
+	return version;
+}
+
+/* What ref names in this render (not remembered: see pm_render_read). */
+static PmCompiledPrompt *
+pm_render_resolve(PmRenderState *state, const PmRef *ref, PmLoadStatus *status,
+				  int32 *label_version)
+{
+	PmCompiledPrompt *prompt;
+	int32		version;
+
+	if (!state->as_of_set)
+		return pm_load_ref(ref, status, label_version);
+	*status = PM_LOAD_FOUND;
+	*label_version = 0;
+	version = pm_resolve_as_of(state, ref, status);
+	if (version == 0)
+		return NULL;
+	if (ref->kind == PM_REF_LABEL || ref->kind == PM_REF_LABEL_OR_HEAD)
+		*label_version = version;
+	prompt = pm_load_version(ref->id, ref->id_len, version);
+	if (prompt == NULL)
+		*status = PM_LOAD_NO_VERSION;
+	return prompt;
+}
+
+/*
+ * The compiled prompt ref names, read at most once per batch (when there
+ * is one) and per render, by the reference's key.  *first says whether
+ * this render asked for it before.
  */
 static PmCompiledPrompt *
-pm_render_read(PmRenderState *state, const char *prompt_id, bool *first)
+pm_render_read(PmRenderState *state, const PmRef *ref, bool *first,
+			   PmLoadStatus *status, int32 *label_version)
 {
-	uint64		key = XXH3_64bits(prompt_id, strlen(prompt_id));
+	char	   *name = pm_ref_key(ref);
+	uint64		key = XXH3_64bits(name, strlen(name));
 	PmLoadedEntry *entry;
 	bool		found;
 	PmCompiledPrompt *prompt = NULL;
 	bool		have = false;
 
+	if (ref->kind != PM_REF_HEAD)
+		state->uses_refs = true;
 	if (state->loaded == NULL)
 		state->loaded = pm_loaded_create("prompt_manager prompts of one render");
 	entry = hash_search(state->loaded, &key, HASH_ENTER, &found);
-	if (found && entry->prompt_id != NULL && strcmp(entry->prompt_id, prompt_id) == 0)
+	if (found && entry->prompt_id != NULL && strcmp(entry->prompt_id, name) == 0)
 	{
 		*first = false;
+		*status = entry->status;
+		*label_version = entry->label_version;
+		pfree(name);
 		return entry->prompt;
 	}
 	*first = true;
@@ -384,76 +514,141 @@ pm_render_read(PmRenderState *state, const char *prompt_id, bool *first)
 	entry->prompt_id = NULL;	/* until read: an error may come first */
 
 	/* read earlier in the batch? */
-	if (state->batch != NULL)
+	if (state->batch != NULL && !state->as_of_set)
 	{
 		PmLoadedEntry *shared;
 		bool		shared_found;
 
 		shared = hash_search(state->batch->loaded, &key, HASH_ENTER, &shared_found);
 		if (shared_found && shared->prompt_id != NULL &&
-			strcmp(shared->prompt_id, prompt_id) == 0)
+			strcmp(shared->prompt_id, name) == 0)
+		{
 			prompt = shared->prompt;
+			*status = shared->status;
+			*label_version = shared->label_version;
+		}
 		else
 		{
 			/* new, or another id with the same hash: read again later */
 			if (shared_found && shared->prompt_id != NULL)
 				pfree((char *) shared->prompt_id);
 			shared->prompt_id = NULL;
-			prompt = pm_load_prompt(prompt_id);
+			prompt = pm_render_resolve(state, ref, status, label_version);
 			shared->prompt = prompt;
-			shared->prompt_id = MemoryContextStrdup(state->batch->cxt, prompt_id);
+			shared->status = *status;
+			shared->label_version = *label_version;
+			shared->prompt_id = MemoryContextStrdup(state->batch->cxt, name);
 		}
 		have = true;
 	}
 	if (!have)
-		prompt = pm_load_prompt(prompt_id);
+		prompt = pm_render_resolve(state, ref, status, label_version);
 
 	/* new, or another id with the same hash: that one is read again later */
-	entry->prompt_id = pstrdup(prompt_id);
+	entry->prompt_id = name;
 	entry->prompt = prompt;
+	entry->status = *status;
+	entry->label_version = *label_version;
 	return prompt;
 }
 
-/* The compiled prompt prompt_id, recorded as a dependency of the output. */
+/*
+ * The compiled prompt ref names, recorded as a dependency of the output
+ * under the reference's key: what the shared cache checks again on a hit
+ * (pm_visibility_ref gives the prompt's revision for it).
+ */
 static PmCompiledPrompt *
-pm_render_load(PmRenderState *state, const char *prompt_id)
+pm_render_load(PmRenderState *state, const PmRef *ref, PmLoadStatus *status,
+			   int32 *label_version)
 {
 	bool		first;
-	PmCompiledPrompt *prompt = pm_render_read(state, prompt_id, &first);
+	PmCompiledPrompt *prompt = pm_render_read(state, ref, &first, status,
+											  label_version);
 
 	if (first && prompt != NULL)
 	{
 		PmCacheDependency *dep = palloc(sizeof(PmCacheDependency));
 
-		dep->prompt_id = prompt->prompt_id;
+		dep->name = pm_ref_key(ref);
 		dep->revision = prompt->revision;
 		state->deps = lappend(state->deps, dep);
 	}
 	return prompt;
 }
 
+/* "prompt "x"", "version 3 of prompt "x"", for ref as it was read. */
+static void
+pm_missing_message(const PmRef *ref, PmLoadStatus status, int32 label_version,
+				   int *sqlstate, char **msg, char **detail)
+{
+	*detail = NULL;
+	*sqlstate = ERRCODE_PM_PROMPT_NOT_FOUND;
+	switch (status)
+	{
+		case PM_LOAD_NO_LABEL:
+			*sqlstate = ERRCODE_PM_LABEL_NOT_FOUND;
+			*msg = psprintf("prompt \"%.*s\" has no label \"%.*s\"",
+							(int) ref->id_len, ref->id,
+							(int) ref->label_len, ref->label);
+			break;
+		case PM_LOAD_NO_VERSION:
+			*msg = psprintf("version %d of prompt \"%.*s\" does not exist",
+							ref->kind == PM_REF_VERSION ? ref->version : label_version,
+							(int) ref->id_len, ref->id);
+			if (ref->kind != PM_REF_VERSION)
+				*detail = psprintf("Label \"%.*s\" points to it.",
+								   (int) ref->label_len, ref->label);
+			break;
+		default:
+			*msg = psprintf("prompt \"%.*s\" does not exist",
+							(int) ref->id_len, ref->id);
+			break;
+	}
+}
+
 /*
- * A prompt that is not there (or not visible): an error, or the
- * missing_prompt_text with a WARNING when raise_on_missing is off.
+ * A prompt that is not there (or not visible), or a version or label of
+ * it: an error, or the missing_prompt_text with a WARNING when
+ * raise_on_missing is off.
  */
 static void
-pm_missing_prompt(PmRenderState *state, const char *prompt_id,
-				  const char *parent_id, uint32 line_no, int depth,
-				  bool unfilled_keyword)
+pm_missing_prompt(PmRenderState *state, const PmRef *ref, PmLoadStatus status,
+				  int32 label_version, const char *parent_id, uint32 line_no,
+				  int depth, bool unfilled_keyword)
 {
 	int			elevel = pm_raise_on_missing ? ERROR : WARNING;
+	int			sqlstate;
+	char	   *msg;
+	char	   *detail;
 
 	PmErrorText error;
 
 	/* the WARNING must be seen on every render: never from the cache */
 	state->cacheable = false;
 
-	error.sqlerrcode = ERRCODE_PM_PROMPT_NOT_FOUND;
-	error.message = psprintf("prompt \"%s\" does not exist", prompt_id);
-	error.detail = depth == 0 ? NULL :
-		psprintf("It is included by %s at line %u.", pm_describe(parent_id), line_no);
-	error.hint = depth > 0 && unfilled_keyword ?
-		pstrdup("The include line uses a keyword that has no value: pass it in params.") : NULL;
+	pm_missing_message(ref, status, label_version, &sqlstate, &msg, &detail);
+	if (state->as_of_set && status != PM_LOAD_NO_VERSION)
+		msg = psprintf("%s at %s", status == PM_LOAD_NO_LABEL ?
+					   psprintf("prompt \"%.*s\" had no label \"%.*s\"",
+								(int) ref->id_len, ref->id,
+								(int) ref->label_len, ref->label) :
+					   psprintf("prompt \"%.*s\" had no version",
+								(int) ref->id_len, ref->id),
+					   timestamptz_to_str(state->as_of));
+	error.sqlerrcode = sqlstate;
+	error.message = msg;
+	error.detail = detail;
+	error.hint = NULL;
+	if (depth > 0)
+	{
+		error.detail = detail ?
+			psprintf("%s It is included by %s at line %u.", detail,
+					 pm_describe(parent_id), line_no) :
+			psprintf("It is included by %s at line %u.",
+					 pm_describe(parent_id), line_no);
+		if (unfilled_keyword)
+			error.hint = pstrdup("The include line uses a keyword that has no value: pass it in params.");
+	}
 	if (elevel == ERROR)
 	{
 		pm_fail(state, &error);
@@ -473,30 +668,72 @@ pm_is_include(const char *name, size_t len)
 		(len == 6 && memcmp(name, "import", 6) == 0);
 }
 
-/*
- * Enter the prompt named by an include directive (on line line_no of the
- * prompt at depth - 1) at depth >= 1: check for a cycle, the depth limit
- * and the time limit, and read it.  NULL when it is missing (after the
- * error, or the WARNING and fallback text of raise_on_missing = off).
- */
-static PmCompiledPrompt *
-pm_enter_include(PmRenderState *state, const char *prompt_id, int depth,
-				 uint32 line_no, bool unfilled_keyword)
+/* ref as it was written: "id", "id@3", "id@production". */
+static char *
+pm_ref_written(const PmRef *ref)
 {
-	PmCompiledPrompt *prompt;
+	PmRef		written = *ref;
+
+	if (written.kind == PM_REF_LABEL_OR_HEAD)
+		written.kind = PM_REF_HEAD;
+	return pm_ref_key(&written);
+}
+
+/*
+ * Is (prompt_id, version) in the chain above depth?  Then the render fails
+ * with the cycle error (pm_fail) and this returns true.
+ */
+static bool
+pm_check_cycle(PmRenderState *state, const char *prompt_id, size_t id_len,
+			   int32 version, int depth, const char *name)
+{
 	int			d;
 
 	for (d = 0; d < depth; d++)
 	{
-		if (state->chain_ids[d] != NULL &&
-			strcmp(state->chain_ids[d], prompt_id) == 0)
+		if (state->chain_pids[d] != NULL &&
+			state->chain_versions[d] == version &&
+			strlen(state->chain_pids[d]) == id_len &&
+			memcmp(state->chain_pids[d], prompt_id, id_len) == 0)
 		{
 			pm_fail_with(state, ERRCODE_PM_INCLUDE_CYCLE,
 						 psprintf("include cycle: %s",
-								  pm_chain_text(state, depth - 1, prompt_id)),
+								  pm_chain_text(state, depth - 1, name)),
 						 NULL, NULL);
-			return NULL;
+			return true;
 		}
+	}
+	return false;
+}
+
+/*
+ * Enter the prompt named by reference ref (of an include directive on line
+ * line_no of the prompt at depth - 1) at depth >= 1: check for a cycle,
+ * the depth limit and the time limit, and read it.  NULL when it is
+ * missing (after the error, or the WARNING and fallback text of
+ * raise_on_missing = off) or the render failed (PM_FAILED).  A head or a
+ * version is checked for a cycle before it is read; a label once it is
+ * known which version it names.
+ */
+static PmCompiledPrompt *
+pm_enter_include(PmRenderState *state, const PmRef *ref, int depth,
+				 uint32 line_no, bool unfilled_keyword)
+{
+	PmCompiledPrompt *prompt;
+	PmLoadStatus status;
+	int32		label_version;
+
+	if (ref->kind == PM_REF_HEAD || ref->kind == PM_REF_VERSION)
+	{
+		char	   *name = pm_ref_written(ref);
+		bool		cycle;
+
+		cycle = pm_check_cycle(state, ref->id, ref->id_len,
+							   ref->kind == PM_REF_VERSION ? ref->version : 0,
+							   depth, name);
+		pfree(name);
+		if (cycle)
+			return NULL;
 	}
 	if (depth > state->max_depth)
 	{
@@ -504,7 +741,7 @@ pm_enter_include(PmRenderState *state, const char *prompt_id, int depth,
 					 psprintf("includes are nested deeper than prompt_manager.max_include_depth (%d)",
 							  state->max_depth),
 					 psprintf("Include chain: %s.",
-							  pm_chain_text(state, depth - 1, prompt_id)),
+							  pm_chain_text(state, depth - 1, pm_ref_written(ref))),
 					 pstrdup("Raise prompt_manager.max_include_depth, or include fewer levels."));
 		return NULL;
 	}
@@ -512,33 +749,60 @@ pm_enter_include(PmRenderState *state, const char *prompt_id, int depth,
 	pm_check_timeout(state);
 	if (PM_FAILED(state))
 		return NULL;
-	prompt = pm_render_load(state, prompt_id);
+	prompt = pm_render_load(state, ref, &status, &label_version);
 	if (prompt == NULL)
 	{
-		pm_missing_prompt(state, prompt_id, state->chain_ids[depth - 1],
-						  line_no, depth, unfilled_keyword);
+		pm_missing_prompt(state, ref, status, label_version,
+						  state->chain_ids[depth - 1], line_no, depth,
+						  unfilled_keyword);
 		return NULL;
 	}
-	state->chain_ids[depth] = prompt->prompt_id;
+	if ((ref->kind == PM_REF_LABEL || ref->kind == PM_REF_LABEL_OR_HEAD) &&
+		pm_check_cycle(state, prompt->prompt_id, strlen(prompt->prompt_id),
+					   prompt->version, depth, prompt->name))
+		return NULL;
+	state->chain_ids[depth] = prompt->name;
+	state->chain_pids[depth] = prompt->prompt_id;
+	state->chain_versions[depth] = prompt->version;
+	if (state->resolve_sink != NULL)
+		state->resolve_sink(state->resolve_arg, prompt, depth,
+							state->chain_pids[depth - 1]);
 	return prompt;
 }
 
 /*
- * pm_enter_include for the id arg[0..arg_len) of an include line.  The
- * copy made to look it up is freed at once (the chain keeps the compiled
- * prompt's own id), so an include walked costs no memory that stays.
+ * pm_enter_include for the reference arg[0..arg_len) of an include line of
+ * the prompt at depth - 1: a reference that does not parse is an error of
+ * that prompt (PM005).  In a render of a label, an include without '@' is
+ * that label of the included prompt when it has it, else its head.  The
+ * copies made to look it up are freed at once (the chain keeps the
+ * compiled prompt's own names), so an include walked costs no memory that
+ * stays.
  */
 static PmCompiledPrompt *
 pm_enter_include_id(PmRenderState *state, const char *arg, size_t arg_len,
 					int depth, uint32 line_no, bool unfilled_keyword)
 {
-	char	   *prompt_id = pnstrdup(arg, arg_len);
-	PmCompiledPrompt *prompt;
+	PmRef		ref;
+	const char *problem = pm_ref_parse(arg, arg_len, &ref);
 
-	prompt = pm_enter_include(state, prompt_id, depth, line_no,
-							  unfilled_keyword);
-	pfree(prompt_id);
-	return prompt;
+	if (problem != NULL)
+	{
+		pm_fail_with(state, ERRCODE_PM_INVALID_DIRECTIVE,
+					 psprintf("invalid prompt reference \"%.*s\" in an include of %s at line %u",
+							  (int) Min(arg_len, 300), arg,
+							  pm_describe(state->chain_ids[depth - 1]), line_no),
+					 pstrdup(problem),
+					 pstrdup("A reference is a prompt id, id@3 for version 3, or id@label for the version a label points to."));
+		return NULL;
+	}
+	if (ref.kind == PM_REF_HEAD && state->root_label != NULL)
+	{
+		ref.kind = PM_REF_LABEL_OR_HEAD;
+		ref.label = state->root_label;
+		ref.label_len = state->root_label_len;
+	}
+	return pm_enter_include(state, &ref, depth, line_no, unfilled_keyword);
 }
 
 /* Run one directive line of the template rendered at depth. */
@@ -721,6 +985,8 @@ pm_render_state_init(PmRenderState *state, MemoryContext result_cxt,
 	state->result_cxt = result_cxt;
 	state->max_depth = pm_max_include_depth;
 	state->chain_ids = palloc0(sizeof(char *) * (state->max_depth + 2));
+	state->chain_pids = palloc0(sizeof(char *) * (state->max_depth + 2));
+	state->chain_versions = palloc0(sizeof(int32) * (state->max_depth + 2));
 	state->layers = palloc0(sizeof(PmParamList *) * (state->max_depth + 3));
 	state->chain_ids[0] = root_id;
 	state->root_id = root_id;
@@ -783,7 +1049,8 @@ pm_check_unknown_params(PmRenderState *state, const PmTemplate *root_tpl)
 	PmLoadedEntry *entry;
 	PmErrorText error;
 
-	if (state->unmatched == 0 || !state->cacheable || PM_FAILED(state))
+	if (state->unmatched == 0 || !state->cacheable || PM_FAILED(state) ||
+		state->walk)
 		return;
 	templates = list_make1((void *) root_tpl);
 	/* the includes rendered: each prompt read, once */
@@ -808,9 +1075,33 @@ pm_check_unknown_params(PmRenderState *state, const PmTemplate *root_tpl)
 	state->cacheable = false;
 }
 
+/* The root of a render is ref: a label's includes follow the label. */
+static void
+pm_render_root_ref(PmRenderState *state, const PmRef *ref)
+{
+	if (ref->kind == PM_REF_LABEL)
+	{
+		state->root_label = ref->label;
+		state->root_label_len = ref->label_len;
+	}
+	if (ref->kind != PM_REF_HEAD)
+		state->uses_refs = true;
+}
+
+/* The root prompt read: it heads the chain. */
+static void
+pm_render_enter_root(PmRenderState *state, PmCompiledPrompt *prompt)
+{
+	state->chain_ids[0] = prompt->name;
+	state->chain_pids[0] = prompt->prompt_id;
+	state->chain_versions[0] = prompt->version;
+	if (state->resolve_sink != NULL)
+		state->resolve_sink(state->resolve_arg, prompt, 0, NULL);
+}
+
 /*
- * Render job->prompt_id (or job->template_text) into job->result_cxt; see
- * pm_render.h.
+ * Render job->prompt_id (a reference, or job->template_text) into
+ * job->result_cxt; see pm_render.h.
  */
 text *
 pm_render_job(PmRenderJob *job)
@@ -821,6 +1112,13 @@ pm_render_job(PmRenderJob *job)
 	pm_render_state_init(&state, job->result_cxt, job->prompt_id, job->params,
 						 job->batch, job->line_sink, job->line_sink_arg,
 						 job->soft);
+	state.resolve_sink = job->resolve_sink;
+	state.resolve_arg = job->resolve_arg;
+	state.walk = job->walk;
+	state.as_of_set = job->as_of_set;
+	state.as_of = job->as_of;
+	if (state.as_of_set)
+		state.cacheable = false;
 	job->root_revision = 0;
 	job->root_found = false;
 	job->failure = NULL;
@@ -829,18 +1127,27 @@ pm_render_job(PmRenderJob *job)
 	else if (job->prompt_id != NULL)
 	{
 		PmCompiledPrompt *prompt;
+		PmRef		ref;
+		PmLoadStatus status;
+		int32		label_version;
 		bool		first;
 
-		if (state.batch != NULL)
-			prompt = pm_render_read(&state, job->prompt_id, &first);
+		pm_ref_parse_arg(job->prompt_id, strlen(job->prompt_id), &ref);
+		pm_render_root_ref(&state, &ref);
+		if (state.batch != NULL || ref.kind != PM_REF_HEAD || state.as_of_set)
+			prompt = pm_render_read(&state, &ref, &first, &status, &label_version);
 		else
+		{
 			prompt = pm_load_prompt(job->prompt_id);
+			status = PM_LOAD_NO_PROMPT;
+		}
 
 		if (prompt == NULL)
-			pm_missing_prompt(&state, job->prompt_id, NULL, 0, 0, false);
+			pm_missing_prompt(&state, &ref, status, label_version, NULL, 0, 0, false);
 		else
 		{
 			job->root_found = true;
+			pm_render_enter_root(&state, prompt);
 			state.layers[1] = prompt->defaults;
 			pm_render_template(&state, prompt->tpl, 0);
 			job->root_revision = prompt->revision;
@@ -855,6 +1162,7 @@ pm_render_job(PmRenderJob *job)
 		pm_render_template(&state, tpl, 0);
 		pm_check_unknown_params(&state, tpl);
 	}
+	job->uses_refs = state.uses_refs;
 	job->bytes = state.bytes;
 	job->deps = state.deps;
 	job->cacheable = state.cacheable;
@@ -1049,6 +1357,9 @@ pm_prompt_keywords_work(const char *prompt_id, MemoryContext result_cxt)
 	PmKeywordSet set;
 	PmCompiledPrompt *prompt;
 	HASHCTL		ctl;
+	PmRef		ref;
+	PmLoadStatus status;
+	int32		label_version;
 
 	pm_render_state_init(&state, CurrentMemoryContext, prompt_id, NULL,
 						 NULL, NULL, NULL, PM_SOFT_NONE);
@@ -1067,11 +1378,22 @@ pm_prompt_keywords_work(const char *prompt_id, MemoryContext result_cxt)
 	set.walked = hash_create("prompt_manager prompts walked for keywords", 16,
 							 &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	prompt = pm_load_prompt(prompt_id);
+	pm_ref_parse_arg(prompt_id, strlen(prompt_id), &ref);
+	pm_render_root_ref(&state, &ref);
+	prompt = pm_load_ref(&ref, &status, &label_version);
 	if (prompt == NULL)
+	{
+		int			sqlstate;
+		char	   *msg;
+		char	   *detail;
+
+		pm_missing_message(&ref, status, label_version, &sqlstate, &msg, &detail);
 		ereport(ERROR,
-				(errcode(ERRCODE_PM_PROMPT_NOT_FOUND),
-				 errmsg("prompt \"%s\" does not exist", prompt_id)));
+				(errcode(sqlstate),
+				 errmsg_internal("%s", msg),
+				 detail ? errdetail_internal("%s", detail) : 0));
+	}
+	pm_render_enter_root(&state, prompt);
 	pm_collect_keywords(&state, &set, prompt, 0);
 
 	return DatumGetArrayTypeP(makeArrayResult(set.names, result_cxt));

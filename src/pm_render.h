@@ -14,6 +14,7 @@
 #include "utils/array.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 #include "pm_errors.h"
 
@@ -53,16 +54,26 @@ typedef enum PmRenderSoft
 
 /*
  * The failures of the prompt itself, which prompt_manager.error_handler
- * answers: missing prompt or include, cycle, depth, unknown or malformed
- * directive, missing parameter or unknown params key in error mode.  Not
+ * answers: missing prompt, version, label or include, cycle, depth, unknown
+ * or malformed directive (a malformed reference in an include), missing
+ * parameter or unknown params key in error mode.  Not
  * bad arguments, limits or the server's own errors.
  */
 extern bool pm_render_answerable_error(int sqlerrcode);
 
+/*
+ * Called with each prompt a render reads (pm_resolve, pm_publish): at
+ * depth, included by the prompt whose id is included_by (NULL for the
+ * root).  Once per include line met, in render order.
+ */
+struct PmCompiledPrompt;
+typedef void (*PmResolveSink) (void *arg, struct PmCompiledPrompt *prompt,
+							   int depth, const char *included_by);
+
 /* One render, and what it tells the caller about its output. */
 typedef struct PmRenderJob
 {
-	const char *prompt_id;		/* a stored prompt, or NULL: */
+	const char *prompt_id;		/* a reference to a stored prompt, or NULL: */
 	text	   *template_text;	/* the template given inline */
 	Jsonb	   *params;			/* or NULL */
 	MemoryContext result_cxt;	/* where the result is built */
@@ -70,6 +81,12 @@ typedef struct PmRenderJob
 	PmLineSink	line_sink;		/* stream lines to it, or NULL */
 	void	   *line_sink_arg;
 	PmRenderSoft soft;			/* failures to report, not raise */
+	PmResolveSink resolve_sink; /* or NULL */
+	void	   *resolve_arg;
+	bool		walk;			/* for resolve_sink only: keywords without a
+								 * value kept, params not checked */
+	bool		as_of_set;		/* render as of as_of (pm_render_as_of) */
+	TimestampTz as_of;
 
 	/* out */
 	PmErrorText *failure;		/* a failure reported (in result_cxt): the
@@ -80,6 +97,7 @@ typedef struct PmRenderJob
 								 * is rendered, so also when that fails */
 	int64		root_revision;	/* the root prompt's row version read */
 	int64		bytes;			/* bytes rendered, streamed ones too */
+	bool		uses_refs;		/* a version or label was read */
 } PmRenderJob;
 
 /*
@@ -90,7 +108,10 @@ typedef struct PmRenderJob
  */
 extern text *pm_render_job(PmRenderJob *job);
 
-/* The keywords prompt_id and its includes use, in first-use order. */
+/*
+ * The keywords the prompt reference prompt_id names and its includes use,
+ * in first-use order.
+ */
 extern ArrayType *pm_prompt_keywords(const char *prompt_id);
 
 #endif							/* PM_RENDER_H */

@@ -43,6 +43,7 @@
 #include "pm_cache.h"
 #include "pm_compat.h"
 #include "pm_errors.h"
+#include "pm_ref.h"
 #include "pm_render.h"
 #include "pm_request.h"
 #include "pm_settings.h"
@@ -69,6 +70,15 @@ typedef struct PmRenderRequest
 	PmRenderSoft soft;			/* failures the renderer reports */
 	PmErrorText *failure;		/* out: the one it reported, or NULL */
 	PmCacheRequest cache;		/* its key, when keyed */
+
+	/*
+	 * Statistics count a reference ("id@production") under its prompt id,
+	 * the first stats_len bytes of stats_id; stats_hash is their
+	 * XXH3_64bits (set when keyed).
+	 */
+	const char *stats_id;
+	size_t		stats_len;
+	uint64		stats_hash;
 } PmRenderRequest;
 
 /*
@@ -89,12 +99,12 @@ pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
 
 	if (req->prompt_id != NULL && req->keyed)
 	{
-		id_len = req->cache.name_len;
-		id_hash = req->cache.key.name_hash;
+		id_len = req->stats_len;
+		id_hash = req->stats_hash;
 		if (cache_hit && !error && elapsed_ms < 0)
 		{
 			/* the common case, inline */
-			pm_stats_count_hit(req->prompt_id, id_len, id_hash, bytes);
+			pm_stats_count_hit(req->stats_id, id_len, id_hash, bytes);
 			return;
 		}
 	}
@@ -105,11 +115,14 @@ pm_request_count(PmRenderRequest *req, bool cache_hit, bool error,
 	}
 	if (req->prompt_id != NULL && !req->keyed)
 	{
-		id_len = strlen(req->prompt_id);
+		const char *at = strchr(req->prompt_id, '@');
+
+		req->stats_id = req->prompt_id;
+		id_len = at != NULL ? at - req->prompt_id : strlen(req->prompt_id);
 		id_hash = XXH3_64bits(req->prompt_id, id_len);
 	}
-	pm_stats_count(req->prompt_id, id_len, id_hash, cache_hit, error,
-				   elapsed_ms, bytes);
+	pm_stats_count(req->prompt_id != NULL ? req->stats_id : NULL, id_len,
+				   id_hash, cache_hit, error, elapsed_ms, bytes);
 }
 
 /* Render req with job (the caller's, so that it can read it after a failure). */
@@ -129,15 +142,22 @@ pm_render_request(PmRenderRequest *req, PmRenderJob *job)
 		job->batch = req->opts->batch;
 		job->line_sink = req->opts->line_sink;
 		job->line_sink_arg = req->opts->line_sink_arg;
+		job->as_of_set = req->opts->as_of_set;
+		job->as_of = req->opts->as_of;
 	}
 	result = pm_render_job(job);
 	req->failure = job->failure;
 	if (req->opts != NULL)
 		req->opts->bytes = job->bytes;
 
-	/* the key holds the revision the cache was asked for */
+	/*
+	 * The key holds the revision the cache was asked for.  A render that
+	 * read a version or a label is kept only for a role that reads them
+	 * freely, as lookups check them only for such a role.
+	 */
 	if (req->store && job->cacheable &&
-		(req->prompt_id == NULL || job->root_revision == req->cache.key.root_revision))
+		(req->prompt_id == NULL || job->root_revision == req->cache.key.root_revision) &&
+		(!job->uses_refs || pm_visibility_refs_unrestricted()))
 	{
 		bool		stored = pm_cache_store(&req->cache, job->deps, result);
 
@@ -179,7 +199,7 @@ pm_render_from_cache(PmRenderRequest *req)
 	text	   *hit;
 
 	req->store = false;
-	if ((req->opts != NULL && req->opts->line_sink != NULL) ||
+	if ((req->opts != NULL && (req->opts->line_sink != NULL || req->opts->as_of_set)) ||
 		!pm_cache_active() || !pm_visibility_unrestricted())
 		return NULL;
 
@@ -188,10 +208,34 @@ pm_render_from_cache(PmRenderRequest *req)
 		int64		revision;
 		size_t		len = strlen(req->prompt_id);
 		uint64		id_hash = XXH3_64bits(req->prompt_id, len);
+		const char *at = memchr(req->prompt_id, '@', len);
 
-		/* a missing prompt is an error or a WARNING: render it */
-		if (!pm_visibility_revision_hashed(req->prompt_id, id_hash, &revision))
-			return NULL;
+		if (at == NULL)
+		{
+			/* a head: a missing prompt is an error or a WARNING: render it */
+			if (!pm_visibility_revision_hashed(req->prompt_id, id_hash, &revision))
+				return NULL;
+			req->stats_id = req->prompt_id;
+			req->stats_len = len;
+			req->stats_hash = id_hash;
+		}
+		else
+		{
+			/*
+			 * A version or a label, for a role that reads them freely; a
+			 * reference that does not parse, or names nothing, is rendered
+			 * to raise its error.
+			 */
+			PmRef		ref;
+
+			if (pm_ref_parse(req->prompt_id, len, &ref) != NULL ||
+				!pm_visibility_refs_unrestricted() ||
+				!pm_visibility_ref(&ref, &revision))
+				return NULL;
+			req->stats_len = ref.id_len;
+			req->stats_id = req->prompt_id; /* counted on its first id_len bytes */
+			req->stats_hash = XXH3_64bits(req->prompt_id, ref.id_len);
+		}
 		pm_cache_request_init(creq, req->prompt_id, len, id_hash,
 							  false, revision, pm_storage_table()->relid,
 							  req->params ? req->params : pm_no_params());

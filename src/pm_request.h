@@ -14,7 +14,8 @@
 #include "pm_render.h"
 
 /*
- * Render the stored prompt prompt_id with params (NULL: none).  A missing
+ * Render the stored prompt that reference prompt_id ("id", "id@3",
+ * "id@production") names, with params (NULL: none).  A missing
  * prompt raises, or gives prompt_manager.missing_prompt_text when
  * prompt_manager.raise_on_missing is off.  NULL (SQL NULL) when
  * prompt_manager.error_handler answers a failure with NULL.
@@ -39,6 +40,8 @@ typedef struct PmRenderOptions
 	bool		no_stats;		/* not counted in pm_stats (pm_preload) */
 	bool		borrow_result;	/* a cache hit may be returned without a
 								 * copy, valid until the next render */
+	bool		as_of_set;		/* render as of as_of (never cached) */
+	TimestampTz as_of;
 	bool		from_cache;		/* out: the result came from the cache */
 	bool		cached;			/* out: it is in the cache (hit or stored) */
 	int64		bytes;			/* out: bytes rendered (streamed too) */

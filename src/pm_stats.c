@@ -455,7 +455,9 @@ pm_stats_count_kind(PmStatsKind kind, const char *prompt_id, size_t id_len,
 		slot->key.dbid = MyDatabaseId;
 		slot->key.kind = (uint8) kind;
 		slot->key.id_hash = id_hash;
-		strlcpy(pm_pending_names[i], prompt_id ? prompt_id : "", PM_STATS_NAME_MAX);
+		/* id_len bytes: a reference "id@label" is counted under its id */
+		strlcpy(pm_pending_names[i], prompt_id ? prompt_id : "",
+				Min(id_len + 1, PM_STATS_NAME_MAX));
 		pm_pending_used[pm_pending_count++] = (uint16) i;
 	}
 

@@ -81,7 +81,8 @@ pm_stats_active(void)
 
 /*
  * Count one render of prompt_id (NULL: an inline template), id_len bytes
- * long, whose XXH3_64bits is id_hash.  elapsed_ms is < 0 when the render
+ * long (its first id_len bytes: the id of a reference "id@label"), whose
+ * XXH3_64bits is id_hash.  elapsed_ms is < 0 when the render
  * was not timed.  Only for an id that names a prompt the caller can see:
  * any other id is counted with pm_stats_count_missing.
  */

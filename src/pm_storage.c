@@ -1,9 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * pm_storage.c
- *		Reading prompts from the pm_prompts table.
+ *		Reading prompts from the pm_prompts table, and their versions and
+ *		labels from pm_prompt_versions and pm_labels.
  *
- * Two ways to read a row, both under the caller's active snapshot (as a
+ * Every table is read the same way (a version by its primary key
+ * (prompt_id, version), a label by (prompt_id, label)); what follows says
+ * it of pm_prompts.  Two ways to read a row, both under the caller's active snapshot (as a
  * STABLE function should):
  *	 - pm_storage_fetch: one prepared SPI plan per backend reads the row by
  *	   primary key.  SPI runs the query as the current user, so table
@@ -90,48 +93,85 @@ pm_row_version(int64 revision, TransactionId xmin)
 	return (int64) XXH3_64bits(&v, sizeof(v));
 }
 
-/* Where pm_prompts is, and the lookup prepared for it. */
-static PmTableInfo pm_table;
-static SPIPlanPtr pm_fetch_plan = NULL;
-static Oid	pm_fetch_plan_relid = InvalidOid;
+/*
+ * The tables rendering reads: pm_prompts (the heads), and from 0.2.0 on
+ * pm_prompt_versions and pm_labels.  Each is described by its primary key
+ * (the columns and types of a lookup) and the columns a lookup reads.
+ */
+typedef struct PmTableDef
+{
+	const char *name;
+	int			nkeys;
+	const char *key_names[2];
+	Oid			key_types[2];
+	Oid			key_eqproc[2];
+	bool		has_text;		/* revision, content, parameters */
+	const char *columns_text;	/* for the hint of a missing column */
+	const char *key_text;		/* "prompt_id" or "prompt_id, version" */
+} PmTableDef;
+
+static const PmTableDef pm_table_defs[PM_NUM_TABLES] = {
+	{PM_TABLE_NAME, 1, {"prompt_id", NULL}, {TEXTOID, InvalidOid},
+	{F_TEXTEQ, InvalidOid}, true,
+	"prompt_id, content, parameters and revision", "prompt_id"},
+	{"pm_prompt_versions", 2, {"prompt_id", "version"}, {TEXTOID, INT4OID},
+	{F_TEXTEQ, F_INT4EQ}, true,
+	"prompt_id, version, content, parameters and revision", "prompt_id, version"},
+	{"pm_labels", 2, {"prompt_id", "label"}, {TEXTOID, TEXTOID},
+	{F_TEXTEQ, F_TEXTEQ}, false,
+	"prompt_id, label and version", "prompt_id, label"},
+};
+
+/* Where each table is, and the lookup prepared for it. */
+static PmTableInfo pm_tables[PM_NUM_TABLES];
+static SPIPlanPtr pm_fetch_plans[PM_NUM_TABLES];
+static Oid	pm_fetch_plan_relids[PM_NUM_TABLES];
+
+#define pm_table (pm_tables[PM_TABLE_PROMPTS])
 
 /*
- * pm_table stays valid until a relcache invalidation names pm_prompts, its
- * primary key index, or every relation (InvalidOid: a reset of the
- * invalidation queue).  Then the whole shape is looked up again, the way
- * PostgreSQL's own caches follow the relcache.
+ * A table's info stays valid until a relcache invalidation names the
+ * table, its primary key index, or every relation (InvalidOid: a reset of
+ * the invalidation queue).  Then its whole shape is looked up again, the
+ * way PostgreSQL's own caches follow the relcache.
  */
-static bool pm_table_checked = false;
+static bool pm_tables_checked[PM_NUM_TABLES];
 static bool pm_callback_registered = false;
 
 static void
 pm_table_invalidate(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == pm_table.relid ||
-		relid == pm_table.pkey_index)
-		pm_table_checked = false;
+	int			t;
+
+	for (t = 0; t < PM_NUM_TABLES; t++)
+	{
+		if (relid == InvalidOid || relid == pm_tables[t].relid ||
+			relid == pm_tables[t].pkey_index)
+			pm_tables_checked[t] = false;
+	}
 }
 
 /* The error for a column rendering reads as another type. */
 static void
-pm_column_type_error(const char *column, Oid actual, Oid expected)
+pm_column_type_error(const char *table, const char *column, Oid actual, Oid expected)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_PM_TABLE_COLUMN_TYPE),
 			 errmsg("column \"%s\" of table \"%s\" has type %s, not %s",
-					column, PM_TABLE_NAME, format_type_be(actual),
+					column, table, format_type_be(actual),
 					format_type_be(expected)),
 			 errhint("Rendering reads column \"%s\" as %s. Change it back with ALTER TABLE %s ALTER COLUMN %s TYPE %s.",
-					 column, format_type_be(expected), PM_TABLE_NAME, column,
+					 column, format_type_be(expected), table, column,
 					 format_type_be(expected))));
 }
 
 /*
- * The attnum of column name of rel, which must have type type (any type
- * when type is InvalidOid); an error when it is missing or of another type.
+ * The attnum of column name of rel (table def), which must have type type
+ * (any type when type is InvalidOid); an error when it is missing or of
+ * another type.
  */
 static AttrNumber
-pm_table_column(Relation rel, const char *name, Oid type)
+pm_table_column(const PmTableDef *def, Relation rel, const char *name, Oid type)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
@@ -143,43 +183,51 @@ pm_table_column(Relation rel, const char *name, Oid type)
 		if (att->attisdropped || strcmp(NameStr(att->attname), name) != 0)
 			continue;
 		if (OidIsValid(type) && att->atttypid != type)
-			pm_column_type_error(name, att->atttypid, type);
+			pm_column_type_error(def->name, name, att->atttypid, type);
 		return att->attnum;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_PM_TABLE_NO_COLUMN),
 			 errmsg("table \"%s\" of extension \"prompt_manager\" has no column \"%s\"",
-					PM_TABLE_NAME, name),
-			 errhint("Rendering reads the columns prompt_id, content, parameters and revision of %s.",
-					 PM_TABLE_NAME)));
+					def->name, name),
+			 errhint("Rendering reads the columns %s of %s.",
+					 def->columns_text, def->name)));
 	return InvalidAttrNumber;	/* keep the compiler quiet */
 }
 
 /*
- * Is index, locked, a btree on the column prompt_id alone, compared with
- * text equality (what pm_storage_read_direct scans it with)?
+ * Is index, locked, a btree on the key columns of def (attnums) and
+ * nothing else, each compared with the equality a lookup scans it with?
  */
 static bool
-pm_index_is_prompt_id_key(Relation index, AttrNumber prompt_id_attnum)
+pm_index_is_key(const PmTableDef *def, Relation index, const AttrNumber *attnums)
 {
-	Oid			eq;
+	int			k;
 
 	if (index->rd_rel->relam != BTREE_AM_OID ||
-		IndexRelationGetNumberOfKeyAttributes(index) != 1 ||
-		index->rd_index->indkey.values[0] != prompt_id_attnum ||
-		index->rd_opcintype[0] != TEXTOID)
+		IndexRelationGetNumberOfKeyAttributes(index) != def->nkeys)
 		return false;
-	eq = get_opfamily_member(index->rd_opfamily[0], TEXTOID, TEXTOID,
-							 BTEqualStrategyNumber);
-	return OidIsValid(eq) && get_opcode(eq) == F_TEXTEQ;
+	for (k = 0; k < def->nkeys; k++)
+	{
+		Oid			eq;
+
+		if (index->rd_index->indkey.values[k] != attnums[k] ||
+			index->rd_opcintype[k] != def->key_types[k])
+			return false;
+		eq = get_opfamily_member(index->rd_opfamily[k], def->key_types[k],
+								 def->key_types[k], BTEqualStrategyNumber);
+		if (!OidIsValid(eq) || get_opcode(eq) != def->key_eqproc[k])
+			return false;
+	}
+	return true;
 }
 
 /*
  * The primary key index of rel, locked in AccessShareLock; an error unless
- * it is a btree on prompt_id alone with text equality.
+ * it is a btree on the key columns of def, with their equality.
  */
 static Oid
-pm_table_pkey(Relation rel, AttrNumber prompt_id_attnum)
+pm_table_pkey(const PmTableDef *def, Relation rel, const AttrNumber *attnums)
 {
 	Oid			pkey;
 	Relation	index;
@@ -200,46 +248,51 @@ pm_table_pkey(Relation rel, AttrNumber prompt_id_attnum)
 	if (OidIsValid(pkey))
 	{
 		index = index_open(pkey, NoLock);
-		usable = pm_index_is_prompt_id_key(index, prompt_id_attnum);
+		usable = pm_index_is_key(def, index, attnums);
 		index_close(index, NoLock);
 	}
 	if (!usable)
 		ereport(ERROR,
 				(errcode(ERRCODE_PM_TABLE_NO_PKEY),
-				 errmsg("table \"%s\" of extension \"prompt_manager\" has no primary key on prompt_id",
-						PM_TABLE_NAME),
-				 errdetail("Rendering finds prompts through a primary key that is a btree index on prompt_id alone, compared as text."),
-				 errhint("Give the table that primary key again with ALTER TABLE %s ADD PRIMARY KEY (prompt_id), after dropping any other.",
-						 PM_TABLE_NAME)));
+				 errmsg("table \"%s\" of extension \"prompt_manager\" has no primary key on %s",
+						def->name, def->key_text),
+				 def->nkeys == 1 ?
+				 errdetail("Rendering finds prompts through a primary key that is a btree index on prompt_id alone, compared as text.") :
+				 errdetail("Rendering reads the table through a primary key that is a btree index on (%s).",
+						   def->key_text),
+				 errhint("Give the table that primary key again with ALTER TABLE %s ADD PRIMARY KEY (%s), after dropping any other.",
+						 def->name, def->key_text)));
 	return pkey;
 }
 
 /*
- * Find pm_prompts and its shape: the columns rendering reads, each of the
+ * Find table t and its shape: the columns rendering reads, each of the
  * type it needs, and the primary key.  The table and the index are locked
  * in AccessShareLock (until the end of the transaction, as a query would)
  * before anything about them is read, so that what is read is current:
  * taking a lock takes in the invalidations of what committed before.
  */
 static void
-pm_locate_table(void)
+pm_locate_table(PmTableId t)
 {
+	const PmTableDef *def = &pm_table_defs[t];
 	Oid			ext_oid;
 	Oid			nsp;
 	Oid			relid;
 	Relation	rel;
 	PmTableInfo info;
+	AttrNumber	keys[2];
+	int			k;
 	struct
 	{
 		Oid			relid;
 		Oid			relfilenode;
-		AttrNumber	attnums[3];
-		int16		pad;
+		AttrNumber	attnums[4];
 	}			shape;
 
-	pm_table_checked = false;
-	pm_table.relid = InvalidOid;
-	pm_table.pkey_index = InvalidOid;
+	pm_tables_checked[t] = false;
+	pm_tables[t].relid = InvalidOid;
+	pm_tables[t].pkey_index = InvalidOid;
 
 	ext_oid = get_extension_oid("prompt_manager", true);
 	if (!OidIsValid(ext_oid))
@@ -250,14 +303,16 @@ pm_locate_table(void)
 	nsp = pm_extension_schema(ext_oid);
 	for (;;)
 	{
-		relid = get_relname_relid(PM_TABLE_NAME, nsp);
+		relid = get_relname_relid(def->name, nsp);
 		if (!OidIsValid(relid))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("table \"%s\" of extension \"prompt_manager\" does not exist",
-							PM_TABLE_NAME)));
+							def->name),
+					 t != PM_TABLE_PROMPTS ?
+					 errhint("Versions and labels need prompt_manager 0.2.0: run ALTER EXTENSION prompt_manager UPDATE.") : 0));
 		LockRelationOid(relid, AccessShareLock);
-		if (get_relname_relid(PM_TABLE_NAME, nsp) == relid)
+		if (get_relname_relid(def->name, nsp) == relid)
 			break;
 		UnlockRelationOid(relid, AccessShareLock);	/* dropped meanwhile */
 	}
@@ -267,119 +322,202 @@ pm_locate_table(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_PM_TABLE_NOT_TABLE),
 				 errmsg("\"%s\" of extension \"prompt_manager\" is not a table",
-						PM_TABLE_NAME)));
+						def->name)));
 	memset(&info, 0, sizeof(info));
 	info.relid = relid;
 	info.namespace = nsp;
-	info.revision_attnum = pm_table_column(rel, "revision", INT8OID);
-	info.content_attnum = pm_table_column(rel, "content", TEXTOID);
-	info.parameters_attnum = pm_table_column(rel, "parameters", JSONBOID);
-	info.pkey_index = pm_table_pkey(rel, pm_table_column(rel, "prompt_id", InvalidOid));
+	if (def->has_text)
+	{
+		info.revision_attnum = pm_table_column(def, rel, "revision", INT8OID);
+		info.content_attnum = pm_table_column(def, rel, "content", TEXTOID);
+		info.parameters_attnum = pm_table_column(def, rel, "parameters", JSONBOID);
+	}
+	else
+		info.version_attnum = pm_table_column(def, rel, "version", INT4OID);
+	for (k = 0; k < def->nkeys; k++)
+		keys[k] = pm_table_column(def, rel, def->key_names[k],
+								  k == 0 ? InvalidOid : def->key_types[k]);
+	info.pkey_index = pm_table_pkey(def, rel, keys);
 
 	memset(&shape, 0, sizeof(shape));
 	shape.relid = relid;
 	shape.relfilenode = rel->rd_rel->relfilenode;
-	shape.attnums[0] = info.revision_attnum;
-	shape.attnums[1] = info.content_attnum;
-	shape.attnums[2] = info.parameters_attnum;
-	info.shape = XXH3_64bits(&shape, sizeof(shape));
+	if (t == PM_TABLE_PROMPTS)
+	{
+		/* as before 0.2.0: the same shape, the same cache keys */
+		struct
+		{
+			Oid			relid;
+			Oid			relfilenode;
+			AttrNumber	attnums[3];
+			int16		pad;
+		}			old_shape;
+
+		memset(&old_shape, 0, sizeof(old_shape));
+		old_shape.relid = relid;
+		old_shape.relfilenode = rel->rd_rel->relfilenode;
+		old_shape.attnums[0] = info.revision_attnum;
+		old_shape.attnums[1] = info.content_attnum;
+		old_shape.attnums[2] = info.parameters_attnum;
+		info.shape = XXH3_64bits(&old_shape, sizeof(old_shape));
+	}
+	else
+	{
+		shape.attnums[0] = info.revision_attnum;
+		shape.attnums[1] = info.content_attnum;
+		shape.attnums[2] = info.parameters_attnum;
+		shape.attnums[3] = def->has_text ? keys[1] : info.version_attnum;
+		info.shape = XXH3_64bits(&shape, sizeof(shape));
+	}
 	relation_close(rel, NoLock);
 
-	pm_table = info;
-	pm_table_checked = true;
+	pm_tables[t] = info;
+	pm_tables_checked[t] = true;
 }
 
 const PmTableInfo *
-pm_storage_table(void)
+pm_storage_table_of(PmTableId t)
 {
 	if (!pm_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(pm_table_invalidate, (Datum) 0);
 		pm_callback_registered = true;
 	}
-	if (!pm_table_checked)
-		pm_locate_table();
-	return &pm_table;
+	if (!pm_tables_checked[t])
+		pm_locate_table(t);
+	return &pm_tables[t];
 }
 
-/* The error for a row whose content or parameters is NULL. */
+const PmTableInfo *
+pm_storage_table(void)
+{
+	return pm_storage_table_of(PM_TABLE_PROMPTS);
+}
+
+/*
+ * The value the caches compare for version `version` of a prompt, whose
+ * row has version rowversion (pm_row_version) in a pm_prompt_versions of
+ * shape shape.  The version number is part of it, and the shape, so that
+ * it never equals a head's value nor another version's.
+ */
+int64
+pm_version_value(int64 rowversion, int32 version, uint64 shape)
+{
+	struct
+	{
+		int64		rowversion;
+		uint64		shape;
+		int32		version;
+		uint32		tag;
+	}			v;
+
+	v.rowversion = rowversion;
+	v.shape = shape;
+	v.version = version;
+	v.tag = 0x76657273;			/* "vers" */
+	return (int64) XXH3_64bits(&v, sizeof(v));
+}
+
+/* The error for a row of table whose content or parameters is NULL. */
 static void
-pm_null_column_error(const char *prompt_id, const char *column)
+pm_null_column_error(const char *table, const char *name, const char *column)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_PM_NULL_COLUMN),
 			 strcmp(column, "content") == 0 ?
-			 errmsg("prompt \"%s\" has no content", prompt_id) :
-			 errmsg("prompt \"%s\" has NULL parameters", prompt_id),
+			 errmsg("prompt \"%s\" has no content", name) :
+			 errmsg("prompt \"%s\" has NULL parameters", name),
 			 errdetail("Its row in %s holds NULL in column \"%s\".",
-					   PM_TABLE_NAME, column),
+					   table, column),
 			 errhint("Store a value in it (parameters '{}' for no defaults), and restore the constraint with ALTER TABLE %s ALTER COLUMN %s SET NOT NULL.",
-					 PM_TABLE_NAME, column)));
+					 table, column)));
 }
 
-/* Prepare the lookup for pm_table; inside an SPI connection. */
+/* Prepare the lookup for table t; inside an SPI connection. */
 static void
-pm_prepare_fetch(void)
+pm_prepare_fetch(PmTableId t)
 {
+	const PmTableDef *def = &pm_table_defs[t];
+	const PmTableInfo *info = &pm_tables[t];
 	StringInfoData query;
-	Oid			argtypes[1] = {TEXTOID};
+	Oid			argtypes[2];
 	SPIPlanPtr	plan;
-	char	   *nsp_name = get_namespace_name(pm_table.namespace);
+	char	   *nsp_name = get_namespace_name(info->namespace);
+	int			k;
 
 	if (nsp_name == NULL)
-		elog(ERROR, "cache lookup failed for namespace %u", pm_table.namespace);
+		elog(ERROR, "cache lookup failed for namespace %u", info->namespace);
 	initStringInfo(&query);
-	appendStringInfo(&query,
-					 "SELECT revision, content, parameters, xmin FROM %s.%s "
-					 "WHERE prompt_id OPERATOR(pg_catalog.=) $1",
-					 quote_identifier(nsp_name), PM_TABLE_NAME);
-	plan = SPI_prepare(query.data, 1, argtypes);
+	appendStringInfo(&query, "SELECT %s FROM %s.%s WHERE ",
+					 def->has_text ? "revision, content, parameters, xmin" : "version",
+					 quote_identifier(nsp_name), def->name);
+	for (k = 0; k < def->nkeys; k++)
+	{
+		argtypes[k] = def->key_types[k];
+		appendStringInfo(&query, "%s%s OPERATOR(pg_catalog.=) $%d",
+						 k > 0 ? " AND " : "", def->key_names[k], k + 1);
+	}
+	plan = SPI_prepare(query.data, def->nkeys, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 query.data, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 
-	if (pm_fetch_plan != NULL)
-		SPI_freeplan(pm_fetch_plan);
-	pm_fetch_plan = plan;
-	pm_fetch_plan_relid = pm_table.relid;
+	if (pm_fetch_plans[t] != NULL)
+		SPI_freeplan(pm_fetch_plans[t]);
+	pm_fetch_plans[t] = plan;
+	pm_fetch_plan_relids[t] = info->relid;
 }
 
 /* Are the columns of the lookup's result of the types it reads them as? */
 static void
-pm_check_fetch_result(TupleDesc desc)
+pm_check_fetch_result(PmTableId t, TupleDesc desc)
 {
 	static const char *const names[] = {"revision", "content", "parameters", "xmin"};
 	static const Oid types[] = {INT8OID, TEXTOID, JSONBOID, XIDOID};
+	const PmTableDef *def = &pm_table_defs[t];
+	int			n = def->has_text ? lengthof(types) : 1;
 	int			i;
 
-	if (desc->natts != lengthof(types))
+	if (desc->natts != n)
 		elog(ERROR, "lookup in %s returned %d columns, not %d",
-			 PM_TABLE_NAME, desc->natts, (int) lengthof(types));
+			 def->name, desc->natts, n);
+	if (!def->has_text)
+	{
+		if (TupleDescAttr(desc, 0)->atttypid != INT4OID)
+			pm_column_type_error(def->name, "version",
+								 TupleDescAttr(desc, 0)->atttypid, INT4OID);
+		return;
+	}
 	for (i = 0; i < lengthof(types); i++)
 		if (TupleDescAttr(desc, i)->atttypid != types[i])
-			pm_column_type_error(names[i], TupleDescAttr(desc, i)->atttypid,
+			pm_column_type_error(def->name, names[i], TupleDescAttr(desc, i)->atttypid,
 								 types[i]);
 }
 
-bool
-pm_storage_fetch(const char *prompt_id, PmStoredRowCallback callback, void *arg)
+/*
+ * The lookup of table t by keys, through SPI as the current user: for
+ * pm_prompts and pm_prompt_versions, callback is called with the row (in
+ * the caller's memory context); for pm_labels, *version is set.  name is
+ * what the messages call the row.  Returns whether a row was visible.
+ */
+static bool
+pm_fetch_spi(PmTableId t, Datum *keys, const char *name, int32 version,
+			 PmStoredRowCallback callback, void *arg, int32 *label_version)
 {
 	MemoryContext caller_cxt = CurrentMemoryContext;
-	Datum		values[1];
 	int			ret;
 	bool		found = false;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	pm_storage_table();
-	if (pm_fetch_plan == NULL || pm_fetch_plan_relid != pm_table.relid)
-		pm_prepare_fetch();
+	pm_storage_table_of(t);
+	if (pm_fetch_plans[t] == NULL || pm_fetch_plan_relids[t] != pm_tables[t].relid)
+		pm_prepare_fetch(t);
 
-	values[0] = CStringGetTextDatum(prompt_id);
-	ret = SPI_execute_plan(pm_fetch_plan, values, NULL, true, 1);
+	ret = SPI_execute_plan(pm_fetch_plans[t], keys, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 
@@ -388,8 +526,20 @@ pm_storage_fetch(const char *prompt_id, PmStoredRowCallback callback, void *arg)
 	 * columns may then have other types: read nothing but what was asked
 	 * for.  The shape is taken after the run, which took in the changes.
 	 */
-	pm_check_fetch_result(SPI_tuptable->tupdesc);
-	if (SPI_processed > 0)
+	pm_check_fetch_result(t, SPI_tuptable->tupdesc);
+	if (SPI_processed > 0 && !pm_table_defs[t].has_text)
+	{
+		bool		isnull;
+		Datum		v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_PM_NULL_COLUMN),
+					 errmsg("label row of \"%s\" holds NULL in column \"version\"", name)));
+		*label_version = DatumGetInt32(v);
+		found = true;
+	}
+	else if (SPI_processed > 0)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -397,18 +547,20 @@ pm_storage_fetch(const char *prompt_id, PmStoredRowCallback callback, void *arg)
 		bool		isnull;
 		MemoryContext spi_cxt;
 
-		row.shape = pm_storage_table()->shape;
+		row.shape = pm_storage_table_of(t)->shape;
 		row.revision = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		if (isnull)
 			row.revision = 0;
 		row.revision = pm_row_version(row.revision,
 									  DatumGetTransactionId(SPI_getbinval(tuple, desc, 4, &isnull)));
+		if (t == PM_TABLE_VERSIONS)
+			row.revision = pm_version_value(row.revision, version, row.shape);
 		row.content = SPI_getbinval(tuple, desc, 2, &isnull);
 		if (isnull)
-			pm_null_column_error(prompt_id, "content");
+			pm_null_column_error(pm_table_defs[t].name, name, "content");
 		row.parameters = SPI_getbinval(tuple, desc, 3, &isnull);
 		if (isnull)
-			pm_null_column_error(prompt_id, "parameters");
+			pm_null_column_error(pm_table_defs[t].name, name, "parameters");
 
 		/* the callback allocates in the caller's context, not SPI's */
 		spi_cxt = MemoryContextSwitchTo(caller_cxt);
@@ -421,28 +573,42 @@ pm_storage_fetch(const char *prompt_id, PmStoredRowCallback callback, void *arg)
 	return found;
 }
 
+bool
+pm_storage_fetch(const char *prompt_id, PmStoredRowCallback callback, void *arg)
+{
+	Datum		keys[1];
+
+	keys[0] = CStringGetTextDatum(prompt_id);
+	return pm_fetch_spi(PM_TABLE_PROMPTS, keys, prompt_id, 0, callback, arg, NULL);
+}
+
 /*
- * Read prompt_id's row straight from the primary key under the active
- * snapshot; call callback with it when callback is not NULL.  Returns
- * whether the row is there, and its revision.
+ * Read the row of table t with keys straight from the primary key under
+ * the active snapshot.  For pm_prompts and pm_prompt_versions, *revision
+ * is its value for the caches (for a version, pm_version_value) and
+ * callback, when not NULL, is called with it; for pm_labels, *version is
+ * the version it points to.  Returns whether the row is there.
  */
 static bool
-pm_storage_read_direct(const char *prompt_id, int64 *revision,
-					   PmStoredRowCallback callback, void *arg)
+pm_read_direct(PmTableId t, Datum *keyvals, const char *name, int32 version,
+			   int64 *revision, PmStoredRowCallback callback, void *arg,
+			   int32 *label_version)
 {
+	const PmTableDef *def = &pm_table_defs[t];
 	const PmTableInfo *table;
 	Relation	heap;
 	Relation	index;
 	IndexScanDesc scan;
-	ScanKeyData key;
+	ScanKeyData keys[2];
 	TupleTableSlot *slot;
 	bool		found = false;
+	int			k;
 
 	/*
 	 * Lock the table and its primary key first: taking the locks processes
-	 * invalidations, so they are then sure to be the current pm_prompts and
-	 * its current primary key, with the current attnums (another session
-	 * may have re-created the extension, run REINDEX CONCURRENTLY or ALTER
+	 * invalidations, so they are then sure to be the current table and its
+	 * current primary key, with the current attnums (another session may
+	 * have re-created the extension, run REINDEX CONCURRENTLY or ALTER
 	 * TABLE since our last look).
 	 */
 	for (;;)
@@ -450,12 +616,12 @@ pm_storage_read_direct(const char *prompt_id, int64 *revision,
 		Oid			relid;
 		Oid			pkey;
 
-		table = pm_storage_table();
+		table = pm_storage_table_of(t);
 		relid = table->relid;
 		pkey = table->pkey_index;
 		LockRelationOid(relid, AccessShareLock);
 		LockRelationOid(pkey, AccessShareLock);
-		table = pm_storage_table();
+		table = pm_storage_table_of(t);
 		if (table->relid == relid && table->pkey_index == pkey)
 			break;
 		UnlockRelationOid(pkey, AccessShareLock);
@@ -463,34 +629,51 @@ pm_storage_read_direct(const char *prompt_id, int64 *revision,
 	}
 	heap = table_open(table->relid, NoLock);
 	index = index_open(table->pkey_index, NoLock);
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   index->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(cstring_to_text(prompt_id)));
-	scan = pm_index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
+	for (k = 0; k < def->nkeys; k++)
+		ScanKeyEntryInitialize(&keys[k], 0, k + 1, BTEqualStrategyNumber, InvalidOid,
+							   index->rd_indcollation[k], def->key_eqproc[k],
+							   keyvals[k]);
+	scan = pm_index_beginscan(heap, index, GetActiveSnapshot(), def->nkeys, 0);
+	index_rescan(scan, keys, def->nkeys, NULL, 0);
 	slot = table_slot_create(heap, NULL);
 	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		PmStoredRow row;
 		bool		isnull;
 
-		row.shape = table->shape;
-		row.revision = DatumGetInt64(slot_getattr(slot, table->revision_attnum, &isnull));
-		if (isnull)
-			row.revision = 0;
-		row.revision = pm_row_version(row.revision,
-									  DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber,
-																			&isnull)));
-		*revision = row.revision;
-		if (callback != NULL)
+		if (!def->has_text)
 		{
-			row.content = slot_getattr(slot, table->content_attnum, &isnull);
+			Datum		v = slot_getattr(slot, table->version_attnum, &isnull);
+
 			if (isnull)
-				pm_null_column_error(prompt_id, "content");
-			row.parameters = slot_getattr(slot, table->parameters_attnum, &isnull);
+				ereport(ERROR,
+						(errcode(ERRCODE_PM_NULL_COLUMN),
+						 errmsg("label row of \"%s\" holds NULL in column \"version\"", name)));
+			*label_version = DatumGetInt32(v);
+		}
+		else
+		{
+			PmStoredRow row;
+
+			row.shape = table->shape;
+			row.revision = DatumGetInt64(slot_getattr(slot, table->revision_attnum, &isnull));
 			if (isnull)
-				pm_null_column_error(prompt_id, "parameters");
-			callback(&row, arg);
+				row.revision = 0;
+			row.revision = pm_row_version(row.revision,
+										  DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber,
+																				&isnull)));
+			if (t == PM_TABLE_VERSIONS)
+				row.revision = pm_version_value(row.revision, version, row.shape);
+			*revision = row.revision;
+			if (callback != NULL)
+			{
+				row.content = slot_getattr(slot, table->content_attnum, &isnull);
+				if (isnull)
+					pm_null_column_error(def->name, name, "content");
+				row.parameters = slot_getattr(slot, table->parameters_attnum, &isnull);
+				if (isnull)
+					pm_null_column_error(def->name, name, "parameters");
+				callback(&row, arg);
+			}
 		}
 		found = true;
 	}
@@ -505,7 +688,11 @@ pm_storage_read_direct(const char *prompt_id, int64 *revision,
 bool
 pm_storage_probe_revision(const char *prompt_id, int64 *revision)
 {
-	return pm_storage_read_direct(prompt_id, revision, NULL, NULL);
+	Datum		keys[1];
+
+	keys[0] = PointerGetDatum(cstring_to_text(prompt_id));
+	return pm_read_direct(PM_TABLE_PROMPTS, keys, prompt_id, 0, revision,
+						  NULL, NULL, NULL);
 }
 
 bool
@@ -513,8 +700,76 @@ pm_storage_fetch_unchecked(const char *prompt_id,
 						   PmStoredRowCallback callback, void *arg)
 {
 	int64		revision;
+	Datum		keys[1];
 
-	return pm_storage_read_direct(prompt_id, &revision, callback, arg);
+	keys[0] = PointerGetDatum(cstring_to_text(prompt_id));
+	return pm_read_direct(PM_TABLE_PROMPTS, keys, prompt_id, 0, &revision,
+						  callback, arg, NULL);
+}
+
+/* "id@3", for messages. */
+static char *
+pm_version_name(const char *prompt_id, size_t id_len, int32 version)
+{
+	return psprintf("%.*s@%d", (int) id_len, prompt_id, version);
+}
+
+bool
+pm_storage_fetch_version(const char *prompt_id, size_t id_len, int32 version,
+						 bool unchecked, PmStoredRowCallback callback, void *arg)
+{
+	Datum		keys[2];
+	char	   *name = pm_version_name(prompt_id, id_len, version);
+	int64		revision;
+	bool		found;
+
+	keys[0] = PointerGetDatum(cstring_to_text_with_len(prompt_id, id_len));
+	keys[1] = Int32GetDatum(version);
+	if (unchecked)
+		found = pm_read_direct(PM_TABLE_VERSIONS, keys, name, version, &revision,
+							   callback, arg, NULL);
+	else
+		found = pm_fetch_spi(PM_TABLE_VERSIONS, keys, name, version, callback,
+							 arg, NULL);
+	pfree(name);
+	return found;
+}
+
+bool
+pm_storage_probe_version(const char *prompt_id, size_t id_len, int32 version,
+						 int64 *revision)
+{
+	Datum		keys[2];
+	char	   *name = pm_version_name(prompt_id, id_len, version);
+	bool		found;
+
+	keys[0] = PointerGetDatum(cstring_to_text_with_len(prompt_id, id_len));
+	keys[1] = Int32GetDatum(version);
+	found = pm_read_direct(PM_TABLE_VERSIONS, keys, name, version, revision,
+						   NULL, NULL, NULL);
+	pfree(name);
+	return found;
+}
+
+bool
+pm_storage_label_version(const char *prompt_id, size_t id_len,
+						 const char *label, size_t label_len, bool unchecked,
+						 int32 *version)
+{
+	Datum		keys[2];
+	char	   *name = psprintf("%.*s@%.*s", (int) id_len, prompt_id,
+								(int) label_len, label);
+	bool		found;
+
+	keys[0] = PointerGetDatum(cstring_to_text_with_len(prompt_id, id_len));
+	keys[1] = PointerGetDatum(cstring_to_text_with_len(label, label_len));
+	if (unchecked)
+		found = pm_read_direct(PM_TABLE_LABELS, keys, name, 0, NULL, NULL, NULL,
+							   version);
+	else
+		found = pm_fetch_spi(PM_TABLE_LABELS, keys, name, 0, NULL, NULL, version);
+	pfree(name);
+	return found;
 }
 
 int

@@ -16,8 +16,17 @@
 
 #include "access/attnum.h"
 
+/* The tables rendering reads. */
+typedef enum PmTableId
+{
+	PM_TABLE_PROMPTS = 0,		/* the heads */
+	PM_TABLE_VERSIONS = 1,		/* pm_prompt_versions */
+	PM_TABLE_LABELS = 2,		/* pm_labels */
+	PM_NUM_TABLES
+} PmTableId;
+
 /*
- * Where pm_prompts is and what shape it has, looked up again after any
+ * Where a table is and what shape it has, looked up again after any
  * relcache invalidation of the table or its primary key (see pm_storage.c).
  */
 typedef struct PmTableInfo
@@ -25,9 +34,10 @@ typedef struct PmTableInfo
 	Oid			relid;			/* changes when the extension is re-created */
 	Oid			namespace;
 	Oid			pkey_index;		/* changes with REINDEX CONCURRENTLY */
-	AttrNumber	revision_attnum;	/* bigint */
-	AttrNumber	content_attnum; /* text */
-	AttrNumber	parameters_attnum;	/* jsonb */
+	AttrNumber	revision_attnum;	/* bigint (pm_prompts, pm_prompt_versions) */
+	AttrNumber	content_attnum; /* text (the same two) */
+	AttrNumber	parameters_attnum;	/* jsonb (the same two) */
+	AttrNumber	version_attnum; /* integer (pm_labels) */
 
 	/*
 	 * Hash of the table's OID, its relfilenode and the attnums above: the
@@ -39,12 +49,59 @@ typedef struct PmTableInfo
 	uint64		shape;
 } PmTableInfo;
 
+/* A visible row, valid only during the callback it is passed to. */
+typedef struct PmStoredRow
+{
+	uint64		shape;			/* PmTableInfo.shape of the table read */
+	int64		revision;		/* pm_row_version() of the row */
+	Datum		content;		/* text, possibly toasted */
+	Datum		parameters;		/* jsonb, possibly toasted */
+} PmStoredRow;
+
+typedef void (*PmStoredRowCallback) (const PmStoredRow *row, void *arg);
+
 /*
  * The table as of now; an error when the extension or its table is gone,
  * or when the table no longer has the shape rendering needs (a column
  * missing or of another type, no primary key on prompt_id).
  */
 extern const PmTableInfo *pm_storage_table(void);
+
+/*
+ * The same for any of the tables (pm_storage_table() is pm_prompts).
+ * pm_prompt_versions and pm_labels are looked up only when a render needs
+ * them: with the extension still at 0.1.0 they are missing, an error that
+ * says to update it.
+ */
+extern const PmTableInfo *pm_storage_table_of(PmTableId t);
+
+/*
+ * What the caches compare for a version (pm_storage.c): never the value of
+ * a head nor of another version.  A version row read by the functions
+ * below has this as its PmStoredRow.revision.
+ */
+extern int64 pm_version_value(int64 rowversion, int32 version, uint64 shape);
+
+/*
+ * Version `version` of prompt_id[0..id_len): its row passed to callback as
+ * pm_storage_fetch does.  unchecked: read straight from the primary key
+ * (see pm_storage_probe_revision), else through SPI as the current user.
+ */
+extern bool pm_storage_fetch_version(const char *prompt_id, size_t id_len,
+									 int32 version, bool unchecked,
+									 PmStoredRowCallback callback, void *arg);
+
+/* Its value (pm_version_value) only, read straight from the primary key. */
+extern bool pm_storage_probe_version(const char *prompt_id, size_t id_len,
+									 int32 version, int64 *revision);
+
+/*
+ * The version label points to for prompt_id, from pm_labels (false: no
+ * such label visible).  unchecked as above.
+ */
+extern bool pm_storage_label_version(const char *prompt_id, size_t id_len,
+									 const char *label, size_t label_len,
+									 bool unchecked, int32 *version);
 
 /*
  * The revision of prompt_id visible to the active snapshot, read straight
@@ -60,17 +117,6 @@ extern bool pm_storage_probe_revision(const char *prompt_id, int64 *revision);
  * "revision" of a prompt throughout the code.
  */
 extern int64 pm_row_version(int64 revision, TransactionId xmin);
-
-/* A visible row, valid only during the callback it is passed to. */
-typedef struct PmStoredRow
-{
-	uint64		shape;			/* PmTableInfo.shape of the table read */
-	int64		revision;		/* pm_row_version() of the row */
-	Datum		content;		/* text, possibly toasted */
-	Datum		parameters;		/* jsonb, possibly toasted */
-} PmStoredRow;
-
-typedef void (*PmStoredRowCallback) (const PmStoredRow *row, void *arg);
 
 /*
  * Look up prompt_id; when the caller can see it, call callback with the row

@@ -42,6 +42,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "pm_ref.h"
 #include "pm_storage.h"
 #include "pm_template_cache.h"
 #include "pm_visibility.h"
@@ -254,8 +255,10 @@ pm_template_cache_pin_context(MemoryContext cxt)
 /* What pm_load_prompt's storage callback hands back. */
 typedef struct PmLoadState
 {
-	const char *prompt_id;
-	uint64		key;
+	const char *prompt_id;		/* NUL-terminated */
+	int32		version;		/* 0: the head */
+	const char *name;			/* prompt_id, or "id@3" */
+	uint64		key;			/* of name */
 	PmCompiledPrompt *result;
 } PmLoadState;
 
@@ -296,7 +299,7 @@ pm_load_row(const PmStoredRow *row, void *arg)
 		PmCompiledPrompt *cached = entry->prompt;
 
 		if (cached->shape == row->shape && cached->revision == row->revision &&
-			strcmp(cached->prompt_id, state->prompt_id) == 0)
+			strcmp(cached->name, state->name) == 0)
 		{
 			state->result = cached;
 			return;
@@ -311,6 +314,8 @@ pm_load_row(const PmStoredRow *row, void *arg)
 	old = MemoryContextSwitchTo(cxt);
 	prompt = palloc0(sizeof(PmCompiledPrompt));
 	prompt->prompt_id = pstrdup(state->prompt_id);
+	prompt->version = state->version;
+	prompt->name = state->version == 0 ? prompt->prompt_id : pstrdup(state->name);
 	prompt->shape = row->shape;
 	prompt->revision = row->revision;
 	prompt->cxt = cxt;
@@ -354,6 +359,8 @@ pm_load_prompt(const char *prompt_id)
 		pm_template_cache_create();
 
 	state.prompt_id = prompt_id;
+	state.version = 0;
+	state.name = prompt_id;
 	state.key = XXH3_64bits(prompt_id, strlen(prompt_id));
 	state.result = NULL;
 	if (pm_visibility_unrestricted())
@@ -376,7 +383,7 @@ pm_load_prompt(const char *prompt_id)
 			entry = hash_search(pm_template_cache, &state.key, HASH_FIND, NULL);
 			if (entry != NULL && entry->prompt->revision == revision &&
 				entry->prompt->shape == pm_storage_table()->shape &&
-				strcmp(entry->prompt->prompt_id, prompt_id) == 0)
+				strcmp(entry->prompt->name, prompt_id) == 0)
 				return entry->prompt;
 		}
 		found = pm_storage_fetch_unchecked(prompt_id, pm_load_row, &state);
@@ -387,4 +394,97 @@ pm_load_prompt(const char *prompt_id)
 	if (!pm_storage_fetch(prompt_id, pm_load_row, &state))
 		return NULL;
 	return state.result;
+}
+
+PmCompiledPrompt *
+pm_load_version(const char *prompt_id, size_t id_len, int32 version)
+{
+	PmLoadState state;
+	bool		found;
+
+	if (pm_template_cache == NULL)
+		pm_template_cache_create();
+
+	state.prompt_id = pnstrdup(prompt_id, id_len);
+	state.version = version;
+	state.name = psprintf("%s@%d", state.prompt_id, version);
+	state.key = XXH3_64bits(state.name, strlen(state.name));
+	state.result = NULL;
+	if (pm_visibility_unrestricted() && pm_visibility_refs_unrestricted())
+	{
+		int64		revision;
+		bool		present;
+
+		/* as pm_load_prompt: the memo knows the version's value */
+		if (pm_visibility_known_name(state.name, strlen(state.name), &present,
+									 &revision))
+		{
+			PmTemplateCacheEntry *entry;
+
+			if (!present)
+				return NULL;
+			entry = hash_search(pm_template_cache, &state.key, HASH_FIND, NULL);
+			if (entry != NULL && entry->prompt->revision == revision &&
+				entry->prompt->shape == pm_storage_table_of(PM_TABLE_VERSIONS)->shape &&
+				strcmp(entry->prompt->name, state.name) == 0)
+				return entry->prompt;
+		}
+		found = pm_storage_fetch_version(prompt_id, id_len, version, true,
+										 pm_load_row, &state);
+		pm_visibility_remember_name(state.name, strlen(state.name), found,
+									found ? state.result->revision : 0);
+		return found ? state.result : NULL;
+	}
+	if (!pm_storage_fetch_version(prompt_id, id_len, version, false,
+								  pm_load_row, &state))
+		return NULL;
+	return state.result;
+}
+
+PmCompiledPrompt *
+pm_load_ref(const PmRef *ref, PmLoadStatus *status, int32 *label_version)
+{
+	PmCompiledPrompt *prompt;
+	int32		version;
+	bool		labelled;
+
+	*status = PM_LOAD_FOUND;
+	*label_version = 0;
+	switch (ref->kind)
+	{
+		case PM_REF_VERSION:
+			prompt = pm_load_version(ref->id, ref->id_len, ref->version);
+			if (prompt == NULL)
+				*status = PM_LOAD_NO_VERSION;
+			return prompt;
+		case PM_REF_LABEL:
+		case PM_REF_LABEL_OR_HEAD:
+			if (pm_visibility_unrestricted() && pm_visibility_refs_unrestricted())
+				labelled = pm_visibility_label(ref->id, ref->id_len, ref->label,
+											   ref->label_len, &version);
+			else
+				labelled = pm_storage_label_version(ref->id, ref->id_len,
+													ref->label, ref->label_len,
+													false, &version);
+			if (labelled)
+			{
+				*label_version = version;
+				prompt = pm_load_version(ref->id, ref->id_len, version);
+				if (prompt == NULL)
+					*status = PM_LOAD_NO_VERSION;
+				return prompt;
+			}
+			if (ref->kind == PM_REF_LABEL)
+			{
+				*status = PM_LOAD_NO_LABEL;
+				return NULL;
+			}
+			break;				/* no such label: the head */
+		case PM_REF_HEAD:
+			break;
+	}
+	prompt = pm_load_prompt(pnstrdup(ref->id, ref->id_len));
+	if (prompt == NULL)
+		*status = PM_LOAD_NO_PROMPT;
+	return prompt;
 }

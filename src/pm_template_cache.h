@@ -19,6 +19,8 @@
 typedef struct PmCompiledPrompt
 {
 	char	   *prompt_id;
+	int32		version;		/* 0 for the head, else the version read */
+	char	   *name;			/* "id" for the head, "id@3" for a version */
 	uint64		shape;			/* PmTableInfo.shape of the table read */
 	int64		revision;
 	PmTemplate *tpl;
@@ -46,6 +48,32 @@ extern void pm_template_cache_pin_context(MemoryContext cxt);
  * the caller cannot see a row with that id.
  */
 extern PmCompiledPrompt *pm_load_prompt(const char *prompt_id);
+
+/*
+ * Version `version` of prompt_id[0..id_len) as the caller sees it now, or
+ * NULL when the caller cannot see that version.
+ */
+extern PmCompiledPrompt *pm_load_version(const char *prompt_id, size_t id_len,
+										 int32 version);
+
+/* Why pm_load_ref found nothing. */
+typedef enum PmLoadStatus
+{
+	PM_LOAD_FOUND = 0,
+	PM_LOAD_NO_PROMPT,			/* the head is not there */
+	PM_LOAD_NO_VERSION,			/* the version (a label's too) is not there */
+	PM_LOAD_NO_LABEL			/* the prompt has no such label */
+} PmLoadStatus;
+
+/*
+ * What reference ref names, as the caller sees it now: the head, a
+ * version, or the version a label points to (*label_version, also when
+ * that version is missing).  NULL with *status saying why.
+ */
+struct PmRef;
+extern PmCompiledPrompt *pm_load_ref(const struct PmRef *ref,
+									 PmLoadStatus *status,
+									 int32 *label_version);
 
 /* Compile a template given as text, in CurrentMemoryContext. */
 extern PmTemplate *pm_compile_text(const char *text, size_t len);

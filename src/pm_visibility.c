@@ -26,6 +26,19 @@
  * Nothing here relies on triggers, so it holds on a hot standby too, where
  * the primary's changes arrive by WAL replay.
  *
+ * Versions and labels (0.2.0) are learned the same way, in the same memo,
+ * under names that are references' keys: "id" is a head's revision,
+ * "id@3" the value of version 3 (pm_version_value), "id@production" the
+ * version the label points to and that version's value.  Every lookup of a
+ * version or a label enters here, one function per kind:
+ * pm_visibility_version (a primary-key probe of pm_prompt_versions),
+ * pm_visibility_label (of pm_labels), and pm_visibility_ref, which
+ * combines them for a whole reference (a label's version, or for an
+ * include of a label render the label when it is set, else the head) and
+ * is what the shared cache keys a root on and checks an include against.
+ * A memo that outlives a snapshot (when no write can have happened) must
+ * therefore also know of writes to pm_labels and pm_prompt_versions.
+ *
  * Whether the cache may answer at all is learned once per identity too,
  * and again at any statement that follows a catalog change (a REVOKE, a
  * new policy), as a query would see it: the role must have SELECT on
@@ -53,6 +66,7 @@
 #include <xxhash.h>
 
 #include "pm_compat.h"
+#include "pm_ref.h"
 #include "pm_storage.h"
 #include "pm_visibility.h"
 
@@ -76,13 +90,25 @@ typedef struct PmSnapshotIdentity
 	bool		taken_during_recovery;
 } PmSnapshotIdentity;
 
+/*
+ * One answer of the memo, for a name that is a reference's key
+ * (pm_ref_key): "id" is the head's revision, "id@3" version 3's value
+ * (pm_version_value), "id@production" the version the label points to
+ * (in version) and that version's value.
+ */
 typedef struct PmRevisionMemo
 {
-	uint64		key;			/* xxhash of the prompt id */
+	uint64		key;			/* xxhash of the name */
 	char		status;			/* simplehash's */
 	bool		present;
-	char	   *prompt_id;
+	char	   *name;
+	uint32		name_len;
+	int32		version;		/* a label's version */
 	int64		revision;
+	/* a label's: its version's value, once looked up (pm_visibility_ref) */
+	bool		has_value;
+	bool		value_present;
+	int64		value;
 } PmRevisionMemo;
 
 /*
@@ -108,6 +134,8 @@ static PmSnapshotIdentity pm_memo_identity;
 static TransactionId *pm_memo_xip = NULL;	/* copies, in pm_memo_cxt */
 static TransactionId *pm_memo_subxip = NULL;
 static bool pm_memo_unrestricted = false;
+static int	pm_memo_refs_access = -1;	/* pm_visibility_refs_unrestricted:
+										 * -1 not known yet */
 
 /* Subtransactions rolled back in this backend (see pm_visibility_init). */
 static uint64 pm_subxact_aborts = 0;
@@ -158,6 +186,7 @@ pm_check_access(const PmSnapshotIdentity *id)
 	pm_memo_unrestricted =
 		pg_class_aclcheck(id->relid, id->userid, ACL_SELECT) == ACLCHECK_OK &&
 		check_enable_rls(id->relid, InvalidOid, true) != RLS_ENABLED;
+	pm_memo_refs_access = -1;
 	pm_access_statement = GetCurrentStatementStartTimestamp();
 	pm_access_inval_counter = SharedInvalidMessageCounter;
 }
@@ -244,20 +273,42 @@ pm_visibility_unrestricted(void)
 	return pm_memo_unrestricted;
 }
 
-/* The memo's entry for prompt_id, or NULL (another id may hold its hash). */
+bool
+pm_visibility_refs_unrestricted(void)
+{
+	Assert(pm_memo_valid);
+	if (!pm_memo_unrestricted)
+		return false;
+	if (pm_memo_refs_access < 0)
+	{
+		Oid			versions = pm_storage_table_of(PM_TABLE_VERSIONS)->relid;
+		Oid			labels = pm_storage_table_of(PM_TABLE_LABELS)->relid;
+		Oid			userid = pm_memo_identity.userid;
+
+		pm_memo_refs_access =
+			pg_class_aclcheck(versions, userid, ACL_SELECT) == ACLCHECK_OK &&
+			pg_class_aclcheck(labels, userid, ACL_SELECT) == ACLCHECK_OK &&
+			check_enable_rls(versions, InvalidOid, true) != RLS_ENABLED &&
+			check_enable_rls(labels, InvalidOid, true) != RLS_ENABLED;
+	}
+	return pm_memo_refs_access == 1;
+}
+
+/* The memo's entry for name, or NULL (another name may hold its hash). */
 static PmRevisionMemo *
-pm_memo_find(const char *prompt_id, uint64 key)
+pm_memo_find(const char *name, uint32 len, uint64 key)
 {
 	PmRevisionMemo *memo = pm_revisions_lookup(pm_memo, key);
 
-	if (memo != NULL && strcmp(memo->prompt_id, prompt_id) == 0)
+	if (memo != NULL && memo->name_len == len && memcmp(memo->name, name, len) == 0)
 		return memo;
 	return NULL;
 }
 
-/* Remember what the snapshot sees of prompt_id (first come, first kept). */
+/* Remember what the snapshot sees of name (first come, first kept). */
 static void
-pm_memo_store(const char *prompt_id, uint64 key, bool present, int64 revision)
+pm_memo_store(const char *name, uint32 len, uint64 key, bool present,
+			  int64 revision, int32 version)
 {
 	PmRevisionMemo *memo;
 	bool		found;
@@ -265,19 +316,31 @@ pm_memo_store(const char *prompt_id, uint64 key, bool present, int64 revision)
 	memo = pm_revisions_insert(pm_memo, key, &found);
 	if (!found)
 	{
-		memo->prompt_id = MemoryContextStrdup(pm_memo_cxt, prompt_id);
+		memo->name = MemoryContextAlloc(pm_memo_cxt, len + 1);
+		memcpy(memo->name, name, len);
+		memo->name[len] = '\0';
+		memo->name_len = len;
 		memo->present = present;
 		memo->revision = revision;
+		memo->version = version;
+		memo->has_value = false;
 	}
 }
 
 bool
 pm_visibility_known(const char *prompt_id, bool *present, int64 *revision)
 {
+	return pm_visibility_known_name(prompt_id, strlen(prompt_id), present, revision);
+}
+
+bool
+pm_visibility_known_name(const char *name, size_t len, bool *present,
+						 int64 *revision)
+{
 	PmRevisionMemo *memo;
 
 	Assert(pm_memo_valid && pm_memo_unrestricted);
-	memo = pm_memo_find(prompt_id, XXH3_64bits(prompt_id, strlen(prompt_id)));
+	memo = pm_memo_find(name, len, XXH3_64bits(name, len));
 	if (memo == NULL)
 		return false;
 	*present = memo->present;
@@ -288,9 +351,15 @@ pm_visibility_known(const char *prompt_id, bool *present, int64 *revision)
 void
 pm_visibility_remember(const char *prompt_id, bool present, int64 revision)
 {
+	pm_visibility_remember_name(prompt_id, strlen(prompt_id), present, revision);
+}
+
+void
+pm_visibility_remember_name(const char *name, size_t len, bool present,
+							int64 revision)
+{
 	Assert(pm_memo_valid && pm_memo_unrestricted);
-	pm_memo_store(prompt_id, XXH3_64bits(prompt_id, strlen(prompt_id)),
-				  present, revision);
+	pm_memo_store(name, len, XXH3_64bits(name, len), present, revision, 0);
 }
 
 bool
@@ -307,9 +376,10 @@ pm_visibility_revision_hashed(const char *prompt_id, uint64 key, int64 *revision
 	PmRevisionMemo *memo;
 	bool		present;
 	int64		rev = 0;
+	uint32		len = strlen(prompt_id);
 
 	Assert(pm_memo_valid && pm_memo_unrestricted);
-	memo = pm_memo_find(prompt_id, key);
+	memo = pm_memo_find(prompt_id, len, key);
 	if (memo != NULL)
 	{
 		*revision = memo->revision;
@@ -317,7 +387,171 @@ pm_visibility_revision_hashed(const char *prompt_id, uint64 key, int64 *revision
 	}
 
 	present = pm_storage_probe_revision(prompt_id, &rev);
-	pm_memo_store(prompt_id, key, present, rev);
+	pm_memo_store(prompt_id, len, key, present, rev, 0);
 	*revision = rev;
+	return present;
+}
+
+/*
+ * name into buf ("id@3", "id@production"): buf when it fits, else palloc'd.
+ */
+static char *
+pm_memo_name(char *buf, size_t bufsize, size_t *len, const char *id,
+			 size_t id_len, const char *tail, size_t tail_len)
+{
+	char	   *name = buf;
+
+	*len = id_len + 1 + tail_len;
+	if (*len + 1 > bufsize)
+		name = palloc(*len + 1);
+	memcpy(name, id, id_len);
+	name[id_len] = '@';
+	memcpy(name + id_len + 1, tail, tail_len);
+	name[*len] = '\0';
+	return name;
+}
+
+bool
+pm_visibility_version(const char *prompt_id, size_t id_len, int32 version,
+					  int64 *revision)
+{
+	char		buf[384];
+	char		digits[16];
+	size_t		len;
+	char	   *name;
+	uint64		key;
+	PmRevisionMemo *memo;
+	bool		present;
+	int64		rev = 0;
+
+	Assert(pm_memo_valid && pm_memo_unrestricted);
+	name = pm_memo_name(buf, sizeof(buf), &len, prompt_id, id_len, digits,
+						snprintf(digits, sizeof(digits), "%d", version));
+	key = XXH3_64bits(name, len);
+	memo = pm_memo_find(name, len, key);
+	if (memo != NULL)
+		present = memo->present, rev = memo->revision;
+	else
+	{
+		present = pm_storage_probe_version(prompt_id, id_len, version, &rev);
+		pm_memo_store(name, len, key, present, rev, version);
+	}
+	if (name != buf)
+		pfree(name);
+	*revision = rev;
+	return present;
+}
+
+/*
+ * pm_visibility_label, and the value of the version the label points to
+ * (*revision, when it returns true).  The label's memo entry keeps that
+ * value too, so that a repeated render of a label costs one lookup, as a
+ * head's does.
+ */
+static bool
+pm_visibility_label_value(const char *prompt_id, size_t id_len,
+						  const char *label, size_t label_len, int64 *revision,
+						  bool *labelled)
+{
+	char		buf[384];
+	size_t		len;
+	char	   *name;
+	uint64		key;
+	PmRevisionMemo *memo;
+	int32		version;
+	bool		present;
+	int64		value = 0;
+
+	name = pm_memo_name(buf, sizeof(buf), &len, prompt_id, id_len, label, label_len);
+	key = XXH3_64bits(name, len);
+	memo = pm_memo_find(name, len, key);
+	if (memo != NULL && memo->has_value)
+	{
+		*labelled = memo->present;
+		*revision = memo->value;
+		present = memo->value_present;
+	}
+	else
+	{
+		*labelled = pm_visibility_label(prompt_id, id_len, label, label_len, &version);
+		present = *labelled &&
+			pm_visibility_version(prompt_id, id_len, version, &value);
+		/* the entries may have moved: find the label's again */
+		memo = pm_memo_find(name, len, key);
+		if (memo != NULL)
+		{
+			memo->has_value = true;
+			memo->value_present = present;
+			memo->value = value;
+		}
+		*revision = value;
+	}
+	if (name != buf)
+		pfree(name);
+	return present;
+}
+
+bool
+pm_visibility_label(const char *prompt_id, size_t id_len, const char *label,
+					size_t label_len, int32 *version)
+{
+	char		buf[384];
+	size_t		len;
+	char	   *name;
+	uint64		key;
+	PmRevisionMemo *memo;
+	bool		present;
+	int32		v = 0;
+
+	Assert(pm_memo_valid && pm_memo_unrestricted);
+	name = pm_memo_name(buf, sizeof(buf), &len, prompt_id, id_len, label, label_len);
+	key = XXH3_64bits(name, len);
+	memo = pm_memo_find(name, len, key);
+	if (memo != NULL)
+		present = memo->present, v = memo->version;
+	else
+	{
+		present = pm_storage_label_version(prompt_id, id_len, label, label_len,
+										   true, &v);
+		pm_memo_store(name, len, key, present, 0, v);
+	}
+	if (name != buf)
+		pfree(name);
+	*version = v;
+	return present;
+}
+
+bool
+pm_visibility_ref(const PmRef *ref, int64 *revision)
+{
+	char		buf[256];
+	char	   *id;
+	bool		present;
+	bool		labelled;
+
+	switch (ref->kind)
+	{
+		case PM_REF_VERSION:
+			return pm_visibility_version(ref->id, ref->id_len, ref->version,
+										 revision);
+		case PM_REF_LABEL:
+		case PM_REF_LABEL_OR_HEAD:
+			present = pm_visibility_label_value(ref->id, ref->id_len, ref->label,
+												ref->label_len, revision,
+												&labelled);
+			if (labelled || ref->kind == PM_REF_LABEL)
+				return present;
+			/* no such label: the head */
+			break;
+		case PM_REF_HEAD:
+			break;
+	}
+	id = ref->id_len < sizeof(buf) ? buf : palloc(ref->id_len + 1);
+	memcpy(id, ref->id, ref->id_len);
+	id[ref->id_len] = '\0';
+	present = pm_visibility_revision_hashed(id, XXH3_64bits(id, ref->id_len),
+											revision);
+	if (id != buf)
+		pfree(id);
 	return present;
 }

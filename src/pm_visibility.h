@@ -41,4 +41,41 @@ extern bool pm_visibility_known(const char *prompt_id, bool *present,
 extern void pm_visibility_remember(const char *prompt_id, bool present,
 								   int64 revision);
 
+/* The same for any name a reference's key (pm_ref_key) can be. */
+extern bool pm_visibility_known_name(const char *name, size_t len,
+									 bool *present, int64 *revision);
+extern void pm_visibility_remember_name(const char *name, size_t len,
+										bool present, int64 revision);
+
+/*
+ * Versions and labels.  May the role also read all of pm_prompt_versions
+ * and pm_labels (SELECT on both, no row-level security on either)?  Only
+ * then are versions and labels read straight from their primary keys and
+ * renders of references served from the shared cache.  Call after
+ * pm_visibility_unrestricted() (false when that was false).
+ */
+extern bool pm_visibility_refs_unrestricted(void);
+
+/*
+ * The lookups of versions and labels, each learned once per snapshot like
+ * the heads' revisions (the memo's names are "id@3" and "id@production").
+ * Only valid after pm_visibility_refs_unrestricted() returned true.
+ *	 - pm_visibility_version: version's value (pm_version_value), false
+ *	   when there is no such version;
+ *	 - pm_visibility_label: the version label points to, false when the
+ *	   prompt has no such label;
+ *	 - pm_visibility_ref: what a reference renders, as one value: a head's
+ *	   revision, a version's value, a label's version's value; for
+ *	   PM_REF_LABEL_OR_HEAD the label's when it is set, else the head's.
+ *	   This is what the shared cache keys a root on and checks an include
+ *	   against.
+ */
+struct PmRef;
+extern bool pm_visibility_version(const char *prompt_id, size_t id_len,
+								  int32 version, int64 *revision);
+extern bool pm_visibility_label(const char *prompt_id, size_t id_len,
+								const char *label, size_t label_len,
+								int32 *version);
+extern bool pm_visibility_ref(const struct PmRef *ref, int64 *revision);
+
 #endif							/* PM_VISIBILITY_H */

@@ -157,6 +157,28 @@ $primary->safe_psql('postgres', q{INSERT INTO pm_prompts (prompt_id, content) VA
 $primary->wait_for_catchup($standby);
 is(render($standby, q{pm_render('root')}), "Root v3\nLeaf v3", 'standby sees the root inserted again');
 
+# a label moved on the primary is seen on the standby after replay, by the
+# cache too (root's includes follow the label in a render of root@production)
+$primary->safe_psql('postgres', q{
+	INSERT INTO pm_labels (prompt_id, label, version)
+	SELECT prompt_id, 'production', max(version) FROM pm_prompt_versions WHERE prompt_id = 'root' GROUP BY prompt_id;
+	INSERT INTO pm_labels (prompt_id, label, version) VALUES ('leaf', 'production', 1);
+});
+$primary->wait_for_catchup($standby);
+is(render($standby, q{pm_render('root@production')}), "Root v3\nLeaf v1", 'standby renders a label');
+my $c4 = counters($standby);
+is(render($standby, q{pm_render('root@production')}), "Root v3\nLeaf v1", 'standby renders the label again');
+cmp_ok(counters($standby)->{hits}, '>', $c4->{hits}, 'from the cache');
+is($session->query_safe(q{SELECT pm_render('root@production')}), "Root v3\nLeaf v1",
+	'so does the long-lived standby session');
+$primary->safe_psql('postgres', q{UPDATE pm_labels SET version = 2 WHERE prompt_id = 'leaf'});
+$primary->wait_for_catchup($standby);
+is(render($standby, q{pm_render('root@production')}), "Root v3\nLeaf v2",
+	'standby sees the replayed label move');
+is($session->query_safe(q{SELECT pm_render('root@production')}), "Root v3\nLeaf v2",
+	'so does the long-lived standby session');
+$primary->safe_psql('postgres', q{DELETE FROM pm_labels});
+
 # DROP/CREATE EXTENSION: a new table, a new revision sequence starting over,
 # so the same ids get the same revisions as before, with other text
 is(render($standby, q{pm_render('root')}, 'recreate'), "Old root\nOld leaf",

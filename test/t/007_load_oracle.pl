@@ -26,6 +26,13 @@
 # The cache is small (1 MB, 100 entries), so that entries are evicted and
 # replaced all the time.
 #
+# Labels: every l/r and l/i prompt has the label production.  Renders of
+# l/r<n>@production (REPEATABLE READ, checked the same way: cached,
+# uncached, and ref_render with the label, whose includes follow the label
+# when the included prompt has it and the head otherwise) run among label
+# moves (to another version, back to the one before, or in a transaction
+# that rolls back) and pm_publish calls.
+#
 # The renders that meet a deleted prompt fail with 42704 (pm_render's error
 # is caught in PL/pgSQL, pm_bulk_render reports it in its row) and are
 # counted apart; one request of each bulk call has parameters that are not
@@ -94,7 +101,7 @@ $node->safe_psql('postgres', q{
 		END LOOP;
 		RETURN NULL;
 	END $$;
-	CREATE FUNCTION ref_body(content text, layers jsonb[]) RETURNS text LANGUAGE plpgsql STABLE
+	CREATE FUNCTION ref_body(content text, layers jsonb[], label text DEFAULT NULL) RETURNS text LANGUAGE plpgsql STABLE
 	AS $$
 	DECLARE
 		line text;
@@ -104,7 +111,7 @@ $node->safe_psql('postgres', q{
 	BEGIN
 		FOREACH line IN ARRAY string_to_array(content, E'\n') LOOP
 			IF line LIKE '//include %' THEN
-				lines := lines || ref_prompt(substr(line, 11), layers);
+				lines := lines || ref_prompt(substr(line, 11), layers, label);
 			ELSE
 				FOREACH k IN ARRAY ARRAY['X', 'Y', 'Z'] LOOP
 					v := ref_value(layers, k);
@@ -117,17 +124,35 @@ $node->safe_psql('postgres', q{
 		END LOOP;
 		RETURN array_to_string(lines, E'\n');
 	END $$;
-	CREATE FUNCTION ref_prompt(id text, layers jsonb[]) RETURNS text LANGUAGE plpgsql STABLE
+	-- with a label: the version it points to when the prompt has it, else
+	-- the head; its includes the same way
+	CREATE FUNCTION ref_prompt(id text, layers jsonb[], label text DEFAULT NULL) RETURNS text LANGUAGE plpgsql STABLE
 	AS $$
 	DECLARE
 		c text;
 		p jsonb;
+		v int;
 	BEGIN
-		SELECT content, parameters INTO c, p FROM pm_prompts WHERE prompt_id = id;
+		SELECT l.version INTO v FROM pm_labels l WHERE l.prompt_id = id AND l.label = ref_prompt.label;
+		IF v IS NOT NULL THEN
+			SELECT x.content, x.parameters INTO c, p FROM pm_prompt_versions x
+			WHERE x.prompt_id = id AND x.version = v;
+		ELSE
+			SELECT content, parameters INTO c, p FROM pm_prompts WHERE prompt_id = id;
+		END IF;
 		IF NOT FOUND THEN
 			RAISE EXCEPTION 'prompt "%" does not exist', id USING ERRCODE = 'undefined_object';
 		END IF;
-		RETURN ref_body(c, layers || p);
+		RETURN ref_body(c, layers || p, label);
+	END $$;
+	CREATE FUNCTION ref_render_label(id text, label text, p jsonb) RETURNS text LANGUAGE plpgsql STABLE
+	AS $$
+	BEGIN
+		IF NOT EXISTS (SELECT FROM pm_labels l WHERE l.prompt_id = id AND l.label = ref_render_label.label) THEN
+			RETURN 'ERROR PM007: no label';
+		END IF;
+		RETURN ref_prompt(id, ARRAY[coalesce(p, '{}')], label);
+	EXCEPTION WHEN undefined_object THEN RETURN 'ERROR 42704: ' || SQLERRM;
 	END $$;
 	CREATE FUNCTION ref_render(id text, p jsonb) RETURNS text LANGUAGE plpgsql STABLE
 	AS $$
@@ -178,6 +203,13 @@ $node->safe_psql('postgres', q{
 	INSERT INTO pm_prompts (prompt_id, content, parameters)
 	SELECT 'l/d' || g, 'D' || g || ' v0 [X] [Z]', '{}'
 	FROM generate_series(1, 8, 2) g;
+	INSERT INTO pm_labels (prompt_id, label, version)
+	SELECT prompt_id, 'production', 1 FROM pm_prompts WHERE prompt_id NOT LIKE 'l/d%';
+	CREATE SEQUENCE checked_label;
+	-- a root whose include was deleted cannot be published (42704)
+	CREATE FUNCTION try_publish(id text) RETURNS int LANGUAGE plpgsql
+	AS $$ BEGIN RETURN pm_publish(id, 'production');
+	EXCEPTION WHEN undefined_object THEN RETURN -1; END $$;
 });
 
 # the reference renderer agrees with pm_render before anything runs
@@ -206,6 +238,43 @@ INSERT INTO mismatches (kind, id, x, cached, uncached, ref)
 	WHERE u IS DISTINCT FROM ':cached' OR f IS DISTINCT FROM ':cached';
 SELECT nextval('checked_render'), CASE WHEN ':cached' LIKE 'ERROR 42704%' THEN nextval('missing_seen') END;
 COMMIT;
+};
+
+my $label_script = q{
+\set r random(1, 20)
+\set x random(0, 7)
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT h(try_render('l/r:r@production', jsonb_build_object('x', :x))) AS cached \gset
+SET LOCAL prompt_manager.cache = off;
+INSERT INTO mismatches (kind, id, x, cached, uncached, ref)
+	SELECT 'label', 'l/r:r@production', :x, ':cached', u, f
+	FROM (SELECT h(try_render('l/r:r@production', jsonb_build_object('x', :x))) AS u,
+		h(ref_render_label('l/r:r', 'production', jsonb_build_object('x', :x))) AS f) s
+	WHERE u IS DISTINCT FROM ':cached' OR f IS DISTINCT FROM ':cached';
+SELECT nextval('checked_label'), CASE WHEN ':cached' LIKE 'ERROR 42704%' THEN nextval('missing_seen') END;
+COMMIT;
+};
+
+# a label moved to a random version, moved back to the version before its
+# own (a rollback of the label), or moved in a transaction rolled back;
+# one prompt's label at a time: no two movers can deadlock
+my $label_move_script = q{
+\set k random(1, 26)
+\set how random(1, 3)
+SELECT CASE WHEN :k <= 20 THEN 'l/r' || :k ELSE 'l/i' || (:k - 20) END AS id \gset
+BEGIN;
+UPDATE pm_labels SET version = CASE :how
+		WHEN 2 THEN greatest(version - 1, 1)
+		ELSE (SELECT v.version FROM pm_prompt_versions v WHERE v.prompt_id = ':id' ORDER BY random() LIMIT 1) END
+	WHERE prompt_id = ':id' AND label = 'production';
+SELECT CASE WHEN :how = 3 THEN 'ROLLBACK' ELSE 'COMMIT' END AS finish \gset
+:finish;
+};
+
+# the label on the heads of a root and of everything it includes
+my $publish_script = q{
+\set r random(1, 20)
+SELECT try_publish('l/r' || :r);
 };
 
 my $inline_script = q{
@@ -321,7 +390,7 @@ $node->pgbench(
 	[ qr{number of transactions actually processed: [1-9]\d*},
 	  qr{number of failed transactions: 0 } ],
 	[ qr{^(?!.*(ERROR|aborted))}s ],
-	'pgbench: renders, bulk renders, updates, scale-only edits, inserts, deletes and invalidations',
+	'pgbench: renders, bulk renders, renders of labels, updates, scale-only edits, inserts, deletes, invalidations, label moves and publishes',
 	{
 		'007_render@40' => $render_script,
 		'007_inline@10' => $inline_script,
@@ -330,6 +399,9 @@ $node->pgbench(
 		'007_scale@2' => $scale_script,
 		'007_insert_delete@2' => $insert_delete_script,
 		'007_invalidate@1' => $invalidate_script,
+		'007_label@12' => $label_script,
+		'007_label_move@2' => $label_move_script,
+		'007_publish@1' => $publish_script,
 	});
 
 sub seqval
@@ -337,16 +409,19 @@ sub seqval
 	my ($seq) = @_;
 	return $node->safe_psql('postgres', "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM $seq");
 }
-my %n = map { $_ => seqval($_) } qw(checked_render checked_inline checked_bulk missing_seen);
-my $total = $n{checked_render} + $n{checked_inline} + $n{checked_bulk};
+my %n = map { $_ => seqval($_) } qw(checked_render checked_inline checked_bulk checked_label missing_seen);
+my $total = $n{checked_render} + $n{checked_inline} + $n{checked_bulk} + $n{checked_label};
 my $mismatches = $node->safe_psql('postgres', 'SELECT count(*) FROM mismatches');
 note("renders checked (cached = uncached = reference, same snapshot): $total "
 	  . "($n{checked_render} pm_render, $n{checked_inline} pm_render_template, "
-	  . "$n{checked_bulk} pm_bulk_render requests); of them $n{missing_seen} met a deleted prompt (42704, expected); "
+	  . "$n{checked_bulk} pm_bulk_render requests, $n{checked_label} renders of labels); of them $n{missing_seen} met a deleted prompt (42704, expected); "
 	  . "mismatches: $mismatches");
 cmp_ok($n{checked_render}, '>', 0, 'pm_render renders were checked');
 cmp_ok($n{checked_inline}, '>', 0, 'pm_render_template renders were checked');
 cmp_ok($n{checked_bulk}, '>', 0, 'pm_bulk_render requests were checked');
+cmp_ok($n{checked_label}, '>', 0, 'renders of labels were checked');
+cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM pm_labels l JOIN pm_prompt_versions v USING (prompt_id, version)
+	WHERE v.version > 1}), '>', 0, 'labels were moved');
 cmp_ok($n{missing_seen}, '>', 0, 'some renders met a deleted prompt');
 is($mismatches, '0', 'no render differed between the cache, no cache and the reference')
   or diag($node->safe_psql('postgres', 'SELECT * FROM mismatches ORDER BY at LIMIT 10'));
@@ -373,6 +448,11 @@ is($node->safe_psql('postgres', q{
 		FROM generate_series(1, 20) g, generate_series(0, 7) x
 		UNION ALL SELECT 'l/d' || g, NULL FROM generate_series(1, 8) g) s, generate_series(1, 2) pass}),
 	'0', 'after the run, every rendering agrees with the reference, cached and not');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE h(try_render(id || '@production', p)) IS DISTINCT FROM h(ref_render_label(id, 'production', p)))
+	FROM (SELECT 'l/r' || g AS id, jsonb_build_object('x', x) AS p
+		FROM generate_series(1, 20) g, generate_series(0, 7) x) s, generate_series(1, 2) pass}),
+	'0', 'after the run, every rendering of a label agrees with the reference, cached and not');
 
 $guard->check;
 # smart: the backend of the last psql call may still be exiting, and a fast
