@@ -227,7 +227,7 @@ SELECT pm_render_as_of(NULL, NULL, now()) IS NULL, pm_render_as_of('refs/tt', NU
 
 -- the error handler is called with the reference as it was given
 CREATE FUNCTION refs_handler(prompt_id text, sqlstate text, message text) RETURNS text
-LANGUAGE sql AS $$ SELECT format('handled %s %s: %s', prompt_id, sqlstate, message) $$;
+LANGUAGE sql PARALLEL SAFE AS $$ SELECT format('handled %s %s: %s', prompt_id, sqlstate, message) $$;
 SET prompt_manager.error_handler = 'refs_handler';
 SELECT pm_render('refs/root@nolabel');
 SELECT pm_render('refs/root@99');
