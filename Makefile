@@ -35,6 +35,7 @@ OBJS = \
 	src/pm_stats.o \
 	src/pm_preload.o \
 	src/pm_guard.o \
+	src/pm_versions.o \
 	src/pm_functions.o
 
 DATA = sql/prompt_manager--0.1.0.sql sql/prompt_manager--0.1.0--0.2.0.sql
@@ -52,7 +53,7 @@ SHLIB_LINK = -lxxhash
 PM_CONFIG ?= preload
 REGRESS = setup table format keywords directives includes settings errors \
 	privileges extension conformance operations procedure badinput security hostile_path handler settings_limits \
-	revision_bytes drop_guard unknown_keys \
+	revision_bytes drop_guard unknown_keys versions \
 	config_$(PM_CONFIG) \
 	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload stats_hostile)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
