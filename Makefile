@@ -39,6 +39,7 @@ OBJS = \
 	src/pm_preload.o \
 	src/pm_guard.o \
 	src/pm_refs.o \
+	src/pm_versions.o \
 	src/pm_functions.o
 
 DATA = sql/prompt_manager--0.1.0.sql sql/prompt_manager--0.1.0--0.2.0.sql
@@ -59,7 +60,7 @@ PM_CONFIG ?= preload
 PM_PRELOADED = $(filter preload parallel,$(PM_CONFIG))
 REGRESS = setup table format keywords directives includes settings errors \
 	privileges extension conformance operations procedure badinput security hostile_path handler settings_limits \
-	revision_bytes drop_guard unknown_keys refs \
+	revision_bytes drop_guard unknown_keys refs versions \
 	config_$(if $(PM_PRELOADED),preload,$(PM_CONFIG)) \
 	$(if $(PM_PRELOADED),cache stats search badinput_preload security_preload stats_hostile parallel)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
@@ -71,7 +72,7 @@ endif
 # Isolation tests of the shared render cache (test/isolation/specs), with
 # the library preloaded only.  ":=" so that ISOLATION is really empty, and
 # PGXS runs no isolation step at all, with PM_CONFIG=nopreload.
-ISOLATION := $(if $(filter preload,$(PM_CONFIG)),cache_commit cache_txn cache_snapshot cache_missing cache_privileges cache_revision_bytes refs_labels)
+ISOLATION := $(if $(filter preload,$(PM_CONFIG)),cache_commit cache_txn cache_snapshot cache_missing cache_privileges cache_revision_bytes refs_labels labels_moves)
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \
 	--temp-instance=$(CURDIR)/tmp_check_iso \
 	--temp-config=$(srcdir)/test/preload.conf

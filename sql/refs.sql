@@ -274,3 +274,5 @@ DROP FUNCTION refs_move(text, text, int);
 DROP FUNCTION refs_handler(text, text, text);
 DELETE FROM pm_labels;
 DELETE FROM pm_prompts;
+-- leave no versions, labels or history behind (TRUNCATE: the owner's way)
+TRUNCATE pm_labels, pm_label_history, pm_prompt_versions RESTART IDENTITY;
