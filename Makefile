@@ -27,6 +27,7 @@ OBJS = \
 	src/pm_params.o \
 	src/pm_storage.o \
 	src/pm_visibility.o \
+	src/pm_writes.o \
 	src/pm_cache.o \
 	src/pm_template_cache.o \
 	src/pm_render.o \
@@ -54,7 +55,7 @@ REGRESS = setup table format keywords directives includes settings errors \
 	privileges extension conformance operations procedure badinput security hostile_path handler settings_limits \
 	revision_bytes drop_guard unknown_keys \
 	config_$(PM_CONFIG) \
-	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload stats_hostile)
+	$(if $(filter preload,$(PM_CONFIG)),cache stats search badinput_preload security_preload stats_hostile per_statement)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
 	--temp-config=$(srcdir)/test/$(PM_CONFIG).conf
 

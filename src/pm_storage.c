@@ -44,11 +44,17 @@
 #include "catalog/pg_extension.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_event_trigger.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
 #include "executor/tuptable.h"
+#include "utils/array.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -64,6 +70,7 @@
 #include "pm_compat.h"
 #include "pm_errors.h"
 #include "pm_storage.h"
+#include "pm_writes.h"
 
 #define PM_TABLE_NAME "pm_prompts"
 
@@ -103,13 +110,146 @@ static Oid	pm_fetch_plan_relid = InvalidOid;
  */
 static bool pm_table_checked = false;
 static bool pm_callback_registered = false;
+static uint64 pm_table_generation = 0;
 
 static void
 pm_table_invalidate(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == pm_table.relid ||
 		relid == pm_table.pkey_index)
+	{
 		pm_table_checked = false;
+		pm_table_generation++;
+	}
+}
+
+/*
+ * Any change of pg_proc (a note trigger's function replaced) or of
+ * pg_event_trigger (the DDL note disabled): look the triggers up again.
+ */
+static void
+pm_table_syscache_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	pm_table_checked = false;
+	pm_table_generation++;
+}
+
+uint64
+pm_storage_generation(void)
+{
+	return pm_table_generation;
+}
+
+/* Is fn the C function at addr of this library (not a replacement)? */
+static bool
+pm_is_our_function(Oid fn, PGFunction addr)
+{
+	HeapTuple	tuple;
+	bool		ours = false;
+
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	if (((Form_pg_proc) GETSTRUCT(tuple))->prolang == ClanguageId)
+	{
+		bool		isnull_src;
+		bool		isnull_bin;
+		Datum		src = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull_src);
+		Datum		bin = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_probin, &isnull_bin);
+
+		if (!isnull_src && !isnull_bin)
+			ours = load_external_function(TextDatumGetCString(bin),
+										  TextDatumGetCString(src),
+										  false, NULL) == (void *) addr;
+	}
+	ReleaseSysCache(tuple);
+	return ours;
+}
+
+/* The commands the DDL note must fire on (see pm_writes.c and the SQL). */
+static const char *const pm_noted_ddl[] = {
+	"ALTER TABLE", "CREATE TRIGGER", "ALTER TRIGGER", "DROP TRIGGER",
+	"CREATE FUNCTION", "ALTER FUNCTION", "DROP FUNCTION",
+	"ALTER EXTENSION", "DROP EXTENSION"
+};
+
+/* Is the DDL note event trigger there, ours, ALWAYS, on all those tags? */
+static bool
+pm_ddl_note_ok(void)
+{
+	HeapTuple	tuple;
+	Form_pg_event_trigger evt;
+	bool		ok;
+
+	tuple = SearchSysCache1(EVENTTRIGGERNAME, CStringGetDatum("pm_prompts_note_ddl"));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	evt = (Form_pg_event_trigger) GETSTRUCT(tuple);
+	ok = evt->evtenabled == TRIGGER_FIRES_ALWAYS &&
+		strcmp(NameStr(evt->evtevent), "ddl_command_start") == 0 &&
+		pm_is_our_function(evt->evtfoid, pm_prompts_note_ddl);
+	if (ok)
+	{
+		bool		isnull;
+		Datum		tags = SysCacheGetAttr(EVENTTRIGGERNAME, tuple,
+										   Anum_pg_event_trigger_evttags, &isnull);
+
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+			int			i;
+			int			j;
+
+			deconstruct_array(DatumGetArrayTypeP(tags), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, &nulls, &n);
+			for (i = 0; ok && i < lengthof(pm_noted_ddl); i++)
+			{
+				bool		found = false;
+
+				for (j = 0; !found && j < n; j++)
+					found = !nulls[j] &&
+						pg_strcasecmp(TextDatumGetCString(elems[j]), pm_noted_ddl[i]) == 0;
+				ok = found;
+			}
+		}
+	}
+	ReleaseSysCache(tuple);
+	return ok;
+}
+
+/*
+ * Will every change of rel's rows be noted (PmTableInfo.notes_writes)?
+ * A row trigger BEFORE INSERT, UPDATE and DELETE and a statement trigger
+ * BEFORE TRUNCATE, both calling pm_prompts_note_write with no column list
+ * and no WHEN condition, enabled ALWAYS; and the DDL note.
+ */
+static bool
+pm_table_notes_writes(Relation rel)
+{
+	TriggerDesc *desc = rel->trigdesc;
+	bool		row = false;
+	bool		truncate = false;
+	int			i;
+
+	if (desc == NULL)
+		return false;
+	for (i = 0; i < desc->numtriggers; i++)
+	{
+		Trigger    *t = &desc->triggers[i];
+		int16		type = t->tgtype;
+
+		if (t->tgenabled != TRIGGER_FIRES_ALWAYS || t->tgnattr != 0 ||
+			t->tgqual != NULL || !TRIGGER_FOR_BEFORE(type))
+			continue;
+		if (TRIGGER_FOR_ROW(type) && TRIGGER_FOR_INSERT(type) &&
+			TRIGGER_FOR_UPDATE(type) && TRIGGER_FOR_DELETE(type) && !row)
+			row = pm_is_our_function(t->tgfoid, pm_prompts_note_write);
+		else if (!TRIGGER_FOR_ROW(type) && TRIGGER_FOR_TRUNCATE(type) && !truncate)
+			truncate = pm_is_our_function(t->tgfoid, pm_prompts_note_write);
+	}
+	return row && truncate && pm_ddl_note_ok();
 }
 
 /* The error for a column rendering reads as another type. */
@@ -283,6 +423,7 @@ pm_locate_table(void)
 	shape.attnums[1] = info.content_attnum;
 	shape.attnums[2] = info.parameters_attnum;
 	info.shape = XXH3_64bits(&shape, sizeof(shape));
+	info.notes_writes = pm_table_notes_writes(rel);
 	relation_close(rel, NoLock);
 
 	pm_table = info;
@@ -295,6 +436,8 @@ pm_storage_table(void)
 	if (!pm_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(pm_table_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, pm_table_syscache_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(EVENTTRIGGEROID, pm_table_syscache_invalidate, (Datum) 0);
 		pm_callback_registered = true;
 	}
 	if (!pm_table_checked)

@@ -37,7 +37,22 @@ typedef struct PmTableInfo
 	 * bytes say.  The caches compare it along with the row versions.
 	 */
 	uint64		shape;
+
+	/*
+	 * The note triggers of pm_writes.c are there and will fire: the row
+	 * and TRUNCATE triggers on the table and the DDL event trigger, each
+	 * calling its C function, on every event it must, enabled ALWAYS.
+	 * Only then may a snapshot reuse what another learned (pm_writes.c).
+	 */
+	bool		notes_writes;
 } PmTableInfo;
+
+/*
+ * Moves whenever what is known of pm_prompts is dropped (a relcache
+ * invalidation of the table or its primary key, a change of pg_proc or
+ * pg_event_trigger): part of the identity of what pm_visibility.c learned.
+ */
+extern uint64 pm_storage_generation(void);
 
 /*
  * The table as of now; an error when the extension or its table is gone,
