@@ -62,7 +62,7 @@ REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
 # Isolation tests of the shared render cache (test/isolation/specs), with
 # the library preloaded only.  ":=" so that ISOLATION is really empty, and
 # PGXS runs no isolation step at all, with PM_CONFIG=nopreload.
-ISOLATION := $(if $(filter preload,$(PM_CONFIG)),cache_commit cache_txn cache_snapshot cache_missing cache_privileges cache_revision_bytes)
+ISOLATION := $(if $(filter preload,$(PM_CONFIG)),cache_commit cache_txn cache_snapshot cache_missing cache_privileges cache_revision_bytes statement_proof statement_restore)
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \
 	--temp-instance=$(CURDIR)/tmp_check_iso \
 	--temp-config=$(srcdir)/test/preload.conf
