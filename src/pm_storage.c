@@ -445,6 +445,42 @@ pm_storage_table(void)
 	return &pm_table;
 }
 
+/*
+ * pm_storage_table(), with pm_prompts locked in AccessShareLock until the
+ * end of the transaction, as a query reading it would be: so that a render
+ * waits for an uncommitted TRUNCATE, ALTER TABLE or DROP EXTENSION as a
+ * query would, and takes in the invalidations of what committed before.
+ * Once per transaction (and again after a rolled-back subtransaction,
+ * which releases the locks it took): subxact_aborts is the caller's count.
+ */
+const PmTableInfo *
+pm_storage_lock_table(uint64 subxact_aborts)
+{
+	static LocalTransactionId locked_lxid = InvalidLocalTransactionId;
+	static uint64 locked_aborts = 0;
+	static Oid	locked_relid = InvalidOid;
+	const PmTableInfo *table;
+
+	table = pm_storage_table();
+	if (locked_lxid == PM_MY_LXID && locked_aborts == subxact_aborts &&
+		locked_relid == table->relid)
+		return table;
+	for (;;)
+	{
+		Oid			relid = table->relid;
+
+		LockRelationOid(relid, AccessShareLock);
+		table = pm_storage_table();
+		if (table->relid == relid)
+			break;
+		UnlockRelationOid(relid, AccessShareLock);	/* re-created meanwhile */
+	}
+	locked_lxid = PM_MY_LXID;
+	locked_aborts = subxact_aborts;
+	locked_relid = table->relid;
+	return table;
+}
+
 /* The error for a row whose content or parameters is NULL. */
 static void
 pm_null_column_error(const char *prompt_id, const char *column)

@@ -62,6 +62,13 @@ extern uint64 pm_storage_generation(void);
 extern const PmTableInfo *pm_storage_table(void);
 
 /*
+ * The same, with pm_prompts locked in AccessShareLock as a query would
+ * (see pm_storage.c); subxact_aborts counts the rolled-back
+ * subtransactions of this backend.
+ */
+extern const PmTableInfo *pm_storage_lock_table(uint64 subxact_aborts);
+
+/*
  * The revision of prompt_id visible to the active snapshot, read straight
  * from the primary key.  This checks no privilege and applies no row-level
  * security: only for callers that made sure neither matters

@@ -296,12 +296,17 @@ pm_memo_refresh(void)
 
 		/*
 		 * Another snapshot: the memo holds for it too when it has proof for
-		 * the same mark.  Invalidations first, taken in after the snapshot
-		 * was taken (see pm_writes.c, "DDL, and the relcache check").
+		 * the same mark.  The table locked first, as a query reading it
+		 * would (waiting for a TRUNCATE in progress), and invalidations
+		 * taken in after the snapshot was taken (see pm_writes.c, "DDL, and
+		 * the relcache check").
 		 */
+		table = pm_storage_lock_table(pm_subxact_aborts);
 		if (!accepted)
+		{
 			AcceptInvalidationMessages();
-		table = pm_storage_table();
+			table = pm_storage_table();
+		}
 		pm_memo_identity_now(&id, table);
 		if (table->notes_writes &&
 			memcmp(&pm_memo_identity, &id, sizeof(PmMemoIdentity)) == 0 &&
