@@ -21,8 +21,10 @@
  * share a slot move each other's mark: that only makes proofs fail more
  * often, never wrong.  0 is "not set since the server started": the first
  * backend to read it outside recovery sets it to ReadNextFullTransactionId()
- * (an xid greater than that of every transaction that existed before,
- * prepared transactions kept over a restart or a promotion included).
+ * minus one, which is at least the xid of every transaction that existed
+ * before (prepared transactions kept over a restart or a promotion
+ * included), as if they had all published; and a snapshot taken once they
+ * all ended has proof at once, in a database nobody writes.
  *
  * Writers publish
  * ---------------
@@ -305,7 +307,7 @@ pm_writes_proof(Snapshot snapshot, uint64 *mark)
 
 		/* the first look since the server started (see the header) */
 		if (!pg_atomic_compare_exchange_u64(slot, &expected,
-											U64FromFullTransactionId(ReadNextFullTransactionId())))
+											U64FromFullTransactionId(ReadNextFullTransactionId()) - 1))
 			l = expected;
 		else
 			l = pg_atomic_read_u64(slot);
