@@ -30,6 +30,7 @@ OBJS = \
 	src/pm_ref.o \
 	src/pm_storage.o \
 	src/pm_visibility.o \
+	src/pm_writes.o \
 	src/pm_cache.o \
 	src/pm_template_cache.o \
 	src/pm_render.o \
@@ -62,7 +63,7 @@ REGRESS = setup table format keywords directives includes settings errors \
 	privileges extension conformance operations procedure badinput security hostile_path handler settings_limits \
 	revision_bytes drop_guard unknown_keys refs versions \
 	config_$(if $(PM_PRELOADED),preload,$(PM_CONFIG)) \
-	$(if $(PM_PRELOADED),cache stats search badinput_preload security_preload stats_hostile parallel)
+	$(if $(PM_PRELOADED),cache stats search badinput_preload security_preload stats_hostile parallel per_statement)
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_$(PM_CONFIG) \
 	--temp-config=$(if $(filter parallel,$(PM_CONFIG)),$(CURDIR)/parallel.conf,$(srcdir)/test/$(PM_CONFIG).conf)
 ifeq ($(PM_CONFIG),parallel)
@@ -72,7 +73,7 @@ endif
 # Isolation tests of the shared render cache (test/isolation/specs), with
 # the library preloaded only.  ":=" so that ISOLATION is really empty, and
 # PGXS runs no isolation step at all, with PM_CONFIG=nopreload.
-ISOLATION := $(if $(filter preload,$(PM_CONFIG)),cache_commit cache_txn cache_snapshot cache_missing cache_privileges cache_revision_bytes refs_labels labels_moves)
+ISOLATION := $(if $(filter preload,$(PM_CONFIG)),cache_commit cache_txn cache_snapshot cache_missing cache_privileges cache_revision_bytes refs_labels labels_moves statement_proof statement_restore)
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \
 	--temp-instance=$(CURDIR)/tmp_check_iso \
 	--temp-config=$(srcdir)/test/preload.conf

@@ -77,12 +77,6 @@ CREATE TABLE @extschema@.pm_protected_labels (
 COMMENT ON TABLE @extschema@.pm_protected_labels IS
 	'labels whose moves require membership in role';
 
--- Existing prompts: each gets version 1, its current text.
-INSERT INTO @extschema@.pm_prompt_versions
-	(prompt_id, version, content, parameters, created_at, created_by, revision)
-SELECT p.prompt_id, 1, p.content, p.parameters, p.updated_at, CURRENT_USER, p.revision
-FROM @extschema@.pm_prompts AS p;
-
 -- The trigger that adds the next version of a prompt is in the part
 -- "versions and labels: the data layer" below.
 
@@ -474,3 +468,67 @@ BEGIN
 	RETURN n;
 END
 $$;
+-- per-statement hits: what one snapshot learned of pm_prompts is reused by
+-- the next when no transaction that changed the table can have committed in
+-- between (src/pm_writes.c).  Every change of pm_prompts' rows fires one of
+-- the two note triggers, and every command that could let later changes
+-- skip them fires the event trigger; each records the transaction as a
+-- writer, published before it commits.  ENABLE ALWAYS: they fire under
+-- session_replication_role = replica (pg_restore, a logical replication
+-- subscriber) too.  Rendering checks that all three are in place, and
+-- reads the table for every new snapshot otherwise.
+CREATE FUNCTION @extschema@.pm_prompts_note_write() RETURNS trigger
+AS 'MODULE_PATHNAME', 'pm_prompts_note_write'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION @extschema@.pm_prompts_note_write() FROM PUBLIC;
+
+CREATE TRIGGER pm_prompts_note_write
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.pm_prompts
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.pm_prompts_note_write();
+ALTER TABLE @extschema@.pm_prompts ENABLE ALWAYS TRIGGER pm_prompts_note_write;
+CREATE TRIGGER pm_prompts_note_truncate
+	BEFORE TRUNCATE ON @extschema@.pm_prompts
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.pm_prompts_note_write();
+ALTER TABLE @extschema@.pm_prompts ENABLE ALWAYS TRIGGER pm_prompts_note_truncate;
+
+CREATE FUNCTION @extschema@.pm_prompts_note_ddl() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'pm_prompts_note_ddl'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION @extschema@.pm_prompts_note_ddl() FROM PUBLIC;
+
+-- the tags are those src/pm_storage.c checks for (pm_noted_ddl)
+CREATE EVENT TRIGGER pm_prompts_note_ddl ON ddl_command_start
+	WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER', 'DROP TRIGGER',
+				 'CREATE FUNCTION', 'ALTER FUNCTION', 'DROP FUNCTION',
+				 'ALTER EXTENSION', 'DROP EXTENSION')
+	EXECUTE FUNCTION @extschema@.pm_prompts_note_ddl();
+ALTER EVENT TRIGGER pm_prompts_note_ddl ENABLE ALWAYS;
+
+-- pm_prompt_versions and pm_labels are read by renders too: the same note
+-- triggers (src/pm_storage.c requires them on all three tables).
+CREATE TRIGGER pm_prompt_versions_note_write
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.pm_prompt_versions
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.pm_prompts_note_write();
+ALTER TABLE @extschema@.pm_prompt_versions ENABLE ALWAYS TRIGGER pm_prompt_versions_note_write;
+CREATE TRIGGER pm_prompt_versions_note_truncate
+	BEFORE TRUNCATE ON @extschema@.pm_prompt_versions
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.pm_prompts_note_write();
+ALTER TABLE @extschema@.pm_prompt_versions ENABLE ALWAYS TRIGGER pm_prompt_versions_note_truncate;
+CREATE TRIGGER pm_labels_note_write
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.pm_labels
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.pm_prompts_note_write();
+ALTER TABLE @extschema@.pm_labels ENABLE ALWAYS TRIGGER pm_labels_note_write;
+CREATE TRIGGER pm_labels_note_truncate
+	BEFORE TRUNCATE ON @extschema@.pm_labels
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.pm_prompts_note_write();
+ALTER TABLE @extschema@.pm_labels ENABLE ALWAYS TRIGGER pm_labels_note_truncate;
+
+-- Existing prompts: each gets version 1, its current text.  Last, once the
+-- note triggers are there: the upgrade itself, which the DDL note (created
+-- by this script) did not see start, is then noted as a writer by these
+-- rows, so that no snapshot taken before it committed is taken as seeing
+-- what one taken after does (src/pm_writes.c).
+INSERT INTO @extschema@.pm_prompt_versions
+	(prompt_id, version, content, parameters, created_at, created_by, revision)
+SELECT p.prompt_id, 1, p.content, p.parameters, p.updated_at, CURRENT_USER, p.revision
+FROM @extschema@.pm_prompts AS p;

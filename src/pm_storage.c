@@ -47,11 +47,17 @@
 #include "catalog/pg_extension.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_event_trigger.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
 #include "executor/tuptable.h"
+#include "utils/array.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -67,6 +73,7 @@
 #include "pm_compat.h"
 #include "pm_errors.h"
 #include "pm_storage.h"
+#include "pm_writes.h"
 
 #define PM_TABLE_NAME "pm_prompts"
 
@@ -137,6 +144,7 @@ static Oid	pm_fetch_plan_relids[PM_NUM_TABLES];
  */
 static bool pm_tables_checked[PM_NUM_TABLES];
 static bool pm_callback_registered = false;
+static uint64 pm_table_generation = 0;
 
 static void
 pm_table_invalidate(Datum arg, Oid relid)
@@ -146,9 +154,187 @@ pm_table_invalidate(Datum arg, Oid relid)
 	for (t = 0; t < PM_NUM_TABLES; t++)
 	{
 		if (relid == InvalidOid || relid == pm_tables[t].relid ||
-			relid == pm_tables[t].pkey_index)
+			relid == pm_tables[t].pkey_index ||
+			relid == pm_tables[t].companions[0] ||
+			relid == pm_tables[t].companions[1])
+		{
 			pm_tables_checked[t] = false;
+			pm_table_generation++;
+		}
 	}
+}
+
+/*
+ * Any change of pg_proc (a note trigger's function replaced) or of
+ * pg_event_trigger (the DDL note disabled): look the triggers up again.
+ */
+static void
+pm_table_syscache_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	int			t;
+
+	for (t = 0; t < PM_NUM_TABLES; t++)
+		pm_tables_checked[t] = false;
+	pm_table_generation++;
+}
+
+uint64
+pm_storage_generation(void)
+{
+	return pm_table_generation;
+}
+
+/* Is fn the C function at addr of this library (not a replacement)? */
+static bool
+pm_is_our_function(Oid fn, PGFunction addr)
+{
+	HeapTuple	tuple;
+	bool		ours = false;
+
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	if (((Form_pg_proc) GETSTRUCT(tuple))->prolang == ClanguageId)
+	{
+		bool		isnull_src;
+		bool		isnull_bin;
+		Datum		src = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull_src);
+		Datum		bin = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_probin, &isnull_bin);
+
+		if (!isnull_src && !isnull_bin)
+			ours = load_external_function(TextDatumGetCString(bin),
+										  TextDatumGetCString(src),
+										  false, NULL) == (void *) addr;
+	}
+	ReleaseSysCache(tuple);
+	return ours;
+}
+
+/* The commands the DDL note must fire on (see pm_writes.c and the SQL). */
+static const char *const pm_noted_ddl[] = {
+	"ALTER TABLE", "CREATE TRIGGER", "ALTER TRIGGER", "DROP TRIGGER",
+	"CREATE FUNCTION", "ALTER FUNCTION", "DROP FUNCTION",
+	"ALTER EXTENSION", "DROP EXTENSION"
+};
+
+/* Is the DDL note event trigger there, ours, ALWAYS, on all those tags? */
+static bool
+pm_ddl_note_ok(void)
+{
+	HeapTuple	tuple;
+	Form_pg_event_trigger evt;
+	bool		ok;
+
+	tuple = SearchSysCache1(EVENTTRIGGERNAME, CStringGetDatum("pm_prompts_note_ddl"));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	evt = (Form_pg_event_trigger) GETSTRUCT(tuple);
+	ok = evt->evtenabled == TRIGGER_FIRES_ALWAYS &&
+		strcmp(NameStr(evt->evtevent), "ddl_command_start") == 0 &&
+		pm_is_our_function(evt->evtfoid, pm_prompts_note_ddl);
+	if (ok)
+	{
+		bool		isnull;
+		Datum		tags = SysCacheGetAttr(EVENTTRIGGERNAME, tuple,
+										   Anum_pg_event_trigger_evttags, &isnull);
+
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+			int			i;
+			int			j;
+
+			deconstruct_array(DatumGetArrayTypeP(tags), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, &nulls, &n);
+			for (i = 0; ok && i < lengthof(pm_noted_ddl); i++)
+			{
+				bool		found = false;
+
+				for (j = 0; !found && j < n; j++)
+					found = !nulls[j] &&
+						pg_strcasecmp(TextDatumGetCString(elems[j]), pm_noted_ddl[i]) == 0;
+				ok = found;
+			}
+		}
+	}
+	ReleaseSysCache(tuple);
+	return ok;
+}
+
+/*
+ * Will every change of rel's rows be noted (PmTableInfo.notes_writes)?
+ * A row trigger BEFORE INSERT, UPDATE and DELETE and a statement trigger
+ * BEFORE TRUNCATE, both calling pm_prompts_note_write with no column list
+ * and no WHEN condition, enabled ALWAYS; and the DDL note.
+ */
+static bool
+pm_table_notes_writes(Relation rel)
+{
+	TriggerDesc *desc = rel->trigdesc;
+	bool		row = false;
+	bool		truncate = false;
+	int			i;
+
+	if (desc == NULL)
+		return false;
+	for (i = 0; i < desc->numtriggers; i++)
+	{
+		Trigger    *t = &desc->triggers[i];
+		int16		type = t->tgtype;
+
+		if (t->tgenabled != TRIGGER_FIRES_ALWAYS || t->tgnattr != 0 ||
+			t->tgqual != NULL || !TRIGGER_FOR_BEFORE(type))
+			continue;
+		if (TRIGGER_FOR_ROW(type) && TRIGGER_FOR_INSERT(type) &&
+			TRIGGER_FOR_UPDATE(type) && TRIGGER_FOR_DELETE(type) && !row)
+			row = pm_is_our_function(t->tgfoid, pm_prompts_note_write);
+		else if (!TRIGGER_FOR_ROW(type) && TRIGGER_FOR_TRUNCATE(type) && !truncate)
+			truncate = pm_is_our_function(t->tgfoid, pm_prompts_note_write);
+	}
+	return row && truncate && pm_ddl_note_ok();
+}
+
+/*
+ * Are pm_prompt_versions and pm_labels, which renders read too, noted as
+ * well (pm_table_notes_writes)?  Their OIDs go to companions, so that an
+ * invalidation of either drops what is known of pm_prompts (a DISABLE
+ * TRIGGER on pm_labels must end the proofs as one on pm_prompts does).
+ * False when either is missing (a database still at 0.1.0 has neither, nor
+ * the note triggers of pm_prompts).
+ */
+static bool
+pm_companions_noted(Oid nsp, Oid companions[2])
+{
+	static const char *const names[2] = {"pm_prompt_versions", "pm_labels"};
+	bool		noted = true;
+	int			i;
+
+	for (i = 0; i < 2; i++)
+	{
+		Oid			relid = get_relname_relid(names[i], nsp);
+		Relation	rel;
+
+		companions[i] = relid;
+		if (!OidIsValid(relid))
+		{
+			noted = false;
+			continue;
+		}
+		/* locked as a query would, so that its triggers are current */
+		LockRelationOid(relid, AccessShareLock);
+		rel = try_relation_open(relid, NoLock);
+		if (rel == NULL)
+		{
+			noted = false;
+			continue;
+		}
+		if (rel->rd_rel->relkind != RELKIND_RELATION || !pm_table_notes_writes(rel))
+			noted = false;
+		relation_close(rel, NoLock);
+	}
+	return noted;
 }
 
 /* The error for a column rendering reads as another type. */
@@ -369,6 +555,11 @@ pm_locate_table(PmTableId t)
 		shape.attnums[3] = def->has_text ? keys[1] : info.version_attnum;
 		info.shape = XXH3_64bits(&shape, sizeof(shape));
 	}
+	if (t == PM_TABLE_PROMPTS)
+		info.notes_writes = pm_table_notes_writes(rel) &&
+			pm_companions_noted(nsp, info.companions);
+	else
+		info.notes_writes = pm_table_notes_writes(rel);
 	relation_close(rel, NoLock);
 
 	pm_tables[t] = info;
@@ -381,6 +572,8 @@ pm_storage_table_of(PmTableId t)
 	if (!pm_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(pm_table_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, pm_table_syscache_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(EVENTTRIGGEROID, pm_table_syscache_invalidate, (Datum) 0);
 		pm_callback_registered = true;
 	}
 	if (!pm_tables_checked[t])
@@ -416,6 +609,42 @@ pm_version_value(int64 rowversion, int32 version, uint64 shape)
 	v.version = version;
 	v.tag = 0x76657273;			/* "vers" */
 	return (int64) XXH3_64bits(&v, sizeof(v));
+}
+
+/*
+ * pm_storage_table(), with pm_prompts locked in AccessShareLock until the
+ * end of the transaction, as a query reading it would be: so that a render
+ * waits for an uncommitted TRUNCATE, ALTER TABLE or DROP EXTENSION as a
+ * query would, and takes in the invalidations of what committed before.
+ * Once per transaction (and again after a rolled-back subtransaction,
+ * which releases the locks it took): subxact_aborts is the caller's count.
+ */
+const PmTableInfo *
+pm_storage_lock_table(uint64 subxact_aborts)
+{
+	static LocalTransactionId locked_lxid = InvalidLocalTransactionId;
+	static uint64 locked_aborts = 0;
+	static Oid	locked_relid = InvalidOid;
+	const PmTableInfo *table;
+
+	table = pm_storage_table();
+	if (locked_lxid == PM_MY_LXID && locked_aborts == subxact_aborts &&
+		locked_relid == table->relid)
+		return table;
+	for (;;)
+	{
+		Oid			relid = table->relid;
+
+		LockRelationOid(relid, AccessShareLock);
+		table = pm_storage_table();
+		if (table->relid == relid)
+			break;
+		UnlockRelationOid(relid, AccessShareLock);	/* re-created meanwhile */
+	}
+	locked_lxid = PM_MY_LXID;
+	locked_aborts = subxact_aborts;
+	locked_relid = table->relid;
+	return table;
 }
 
 /* The error for a row of table whose content or parameters is NULL. */

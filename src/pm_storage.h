@@ -47,6 +47,19 @@ typedef struct PmTableInfo
 	 * bytes say.  The caches compare it along with the row versions.
 	 */
 	uint64		shape;
+
+	/*
+	 * The note triggers of pm_writes.c are there and will fire: the row
+	 * and TRUNCATE triggers on the table and the DDL event trigger, each
+	 * calling its C function, on every event it must, enabled ALWAYS.
+	 * Only then may a snapshot reuse what another learned (pm_writes.c).
+	 * For pm_prompts it is true only when pm_prompt_versions and pm_labels
+	 * are noted as well (renders read them too): companions are their
+	 * OIDs, so that an invalidation of either drops what is known of
+	 * pm_prompts too.
+	 */
+	bool		notes_writes;
+	Oid			companions[2];
 } PmTableInfo;
 
 /* A visible row, valid only during the callback it is passed to. */
@@ -59,6 +72,13 @@ typedef struct PmStoredRow
 } PmStoredRow;
 
 typedef void (*PmStoredRowCallback) (const PmStoredRow *row, void *arg);
+
+/*
+ * Moves whenever what is known of pm_prompts is dropped (a relcache
+ * invalidation of the table or its primary key, a change of pg_proc or
+ * pg_event_trigger): part of the identity of what pm_visibility.c learned.
+ */
+extern uint64 pm_storage_generation(void);
 
 /*
  * The table as of now; an error when the extension or its table is gone,
@@ -102,6 +122,13 @@ extern bool pm_storage_probe_version(const char *prompt_id, size_t id_len,
 extern bool pm_storage_label_version(const char *prompt_id, size_t id_len,
 									 const char *label, size_t label_len,
 									 bool unchecked, int32 *version);
+
+/*
+ * pm_storage_table(), with pm_prompts locked in AccessShareLock as a query
+ * would (see pm_storage.c); subxact_aborts counts the rolled-back
+ * subtransactions of this backend.
+ */
+extern const PmTableInfo *pm_storage_lock_table(uint64 subxact_aborts);
 
 /*
  * The revision of prompt_id visible to the active snapshot, read straight

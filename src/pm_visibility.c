@@ -23,8 +23,24 @@
  *	 - the role and row_security, which decide what the role may read;
  *	 - the table and its shape (PmTableInfo.shape), which decide what a
  *	   revision read from it means.
- * Nothing here relies on triggers, so it holds on a hot standby too, where
- * the primary's changes arrive by WAL replay.
+ * Nothing of this relies on triggers, so it holds on a hot standby too,
+ * where the primary's changes arrive by WAL replay.
+ *
+ * Across snapshots: a statement-per-render application takes a new
+ * snapshot for every render, and would read the table every time.  So a
+ * memo is also kept across snapshots when it is proven that they see the
+ * same pm_prompts (pm_writes.c gives the argument): the memo was built
+ * under a snapshot with proof for the database's "last writer" mark L, and
+ * the new snapshot has proof for the same L.  The rest of the identity
+ * (role, row_security, table and shape, pm_storage_generation(), and
+ * pm_writes_local_epoch(), which moves with our own writes) must be the
+ * same too, and the access check below is kept as it is.  Before such a
+ * reuse, invalidation messages are taken in (after the new snapshot was
+ * taken): a DDL that let writes skip the note triggers is then seen (see
+ * pm_writes.c).  Where no proof can be had (library not preloaded, the
+ * 0.1.0 SQL without the note triggers, a hot standby, our own transaction
+ * wrote pm_prompts, a writer committed since the oldest transaction still
+ * running began) everything works per snapshot, as described above.
  *
  * Versions and labels (0.2.0) are learned the same way, in the same memo,
  * under names that are references' keys: "id" is a head's revision,
@@ -69,19 +85,28 @@
 #include "pm_ref.h"
 #include "pm_storage.h"
 #include "pm_visibility.h"
+#include "pm_writes.h"
 
 /* Past this many prompts the memo starts again (it is only a cache). */
 #define PM_VISIBILITY_MAX_ENTRIES 100000
 
+/* What the memo's answers depend on, whatever the snapshot. */
+typedef struct PmMemoIdentity
+{
+	Oid			userid;
+	bool		row_security;
+	Oid			relid;
+	uint64		shape;			/* PmTableInfo.shape: revisions read by attnum */
+	uint64		table_generation;	/* pm_storage_generation() */
+	uint64		write_epoch;	/* pm_writes_local_epoch() */
+} PmMemoIdentity;
+
+/* Which snapshot the memo describes (see pm_memo_matches). */
 typedef struct PmSnapshotIdentity
 {
 	LocalTransactionId lxid;
 	uint64		subxact_aborts;
 	CommandId	curcid;
-	Oid			userid;
-	bool		row_security;
-	Oid			relid;
-	uint64		shape;			/* PmTableInfo.shape: revisions read by attnum */
 	TransactionId xmin;
 	TransactionId xmax;
 	uint32		xcnt;
@@ -130,12 +155,19 @@ typedef struct PmRevisionMemo
 static MemoryContext pm_memo_cxt = NULL;
 static pm_revisions_hash *pm_memo = NULL;
 static bool pm_memo_valid = false;
-static PmSnapshotIdentity pm_memo_identity;
-static TransactionId *pm_memo_xip = NULL;	/* copies, in pm_memo_cxt */
+static PmMemoIdentity pm_memo_identity;
+static PmSnapshotIdentity pm_memo_snapshot;
+static TransactionId *pm_memo_xip = NULL;	/* copies, in TopMemoryContext */
 static TransactionId *pm_memo_subxip = NULL;
+static uint32 pm_memo_xip_size = 0;		/* room in them */
+static int32 pm_memo_subxip_size = 0;
 static bool pm_memo_unrestricted = false;
 static int	pm_memo_refs_access = -1;	/* pm_visibility_refs_unrestricted:
 										 * -1 not known yet */
+
+/* Proven: built under a snapshot with proof for pm_memo_mark (pm_writes.c). */
+static bool pm_memo_proven = false;
+static uint64 pm_memo_mark = 0;
 
 /* Subtransactions rolled back in this backend (see pm_visibility_init). */
 static uint64 pm_subxact_aborts = 0;
@@ -163,12 +195,11 @@ pm_visibility_init(void)
 static TimestampTz pm_access_statement = 0;
 static uint64 pm_access_inval_counter = 0;
 
-/* Does the memo describe what snapshot (with the rest of identity) sees? */
+/* Is snapshot (with identity id) the one the memo last described? */
 static bool
 pm_memo_matches(Snapshot snapshot, const PmSnapshotIdentity *id)
 {
-	if (!pm_memo_valid ||
-		memcmp(&pm_memo_identity, id, sizeof(PmSnapshotIdentity)) != 0)
+	if (memcmp(&pm_memo_snapshot, id, sizeof(PmSnapshotIdentity)) != 0)
 		return false;
 	if (id->xcnt > 0 &&
 		memcmp(pm_memo_xip, snapshot->xip, sizeof(TransactionId) * id->xcnt) != 0)
@@ -181,7 +212,7 @@ pm_memo_matches(Snapshot snapshot, const PmSnapshotIdentity *id)
 
 /* May the role read the whole table (SELECT, no row-level security)? */
 static void
-pm_check_access(const PmSnapshotIdentity *id)
+pm_check_access(const PmMemoIdentity *id)
 {
 	pm_memo_unrestricted =
 		pg_class_aclcheck(id->relid, id->userid, ACL_SELECT) == ACLCHECK_OK &&
@@ -191,9 +222,40 @@ pm_check_access(const PmSnapshotIdentity *id)
 	pm_access_inval_counter = SharedInvalidMessageCounter;
 }
 
-/* Start a new memo for snapshot and identity. */
+/* Make the memo describe snapshot (copying its lists of transactions). */
 static void
-pm_memo_reset(Snapshot snapshot, const PmSnapshotIdentity *id)
+pm_memo_set_snapshot(Snapshot snapshot, const PmSnapshotIdentity *sid)
+{
+	if (sid->xcnt > pm_memo_xip_size)
+	{
+		if (pm_memo_xip != NULL)
+			pfree(pm_memo_xip);
+		pm_memo_xip = MemoryContextAlloc(TopMemoryContext,
+										 sizeof(TransactionId) * sid->xcnt);
+		pm_memo_xip_size = sid->xcnt;
+	}
+	if (sid->subxcnt > pm_memo_subxip_size)
+	{
+		if (pm_memo_subxip != NULL)
+			pfree(pm_memo_subxip);
+		pm_memo_subxip = MemoryContextAlloc(TopMemoryContext,
+											sizeof(TransactionId) * sid->subxcnt);
+		pm_memo_subxip_size = sid->subxcnt;
+	}
+	if (sid->xcnt > 0)
+		memcpy(pm_memo_xip, snapshot->xip, sizeof(TransactionId) * sid->xcnt);
+	if (sid->subxcnt > 0)
+		memcpy(pm_memo_subxip, snapshot->subxip, sizeof(TransactionId) * sid->subxcnt);
+	memcpy(&pm_memo_snapshot, sid, sizeof(PmSnapshotIdentity));
+}
+
+/*
+ * Start a new memo for snapshot and identity, proven when the snapshot has
+ * proof (pm_writes.c) and the note triggers are in place.
+ */
+static void
+pm_memo_reset(Snapshot snapshot, const PmSnapshotIdentity *sid,
+			  const PmMemoIdentity *id, bool notes_writes)
 {
 	if (pm_memo_cxt == NULL)
 		pm_memo_cxt = AllocSetContextCreate(TopMemoryContext,
@@ -204,23 +266,25 @@ pm_memo_reset(Snapshot snapshot, const PmSnapshotIdentity *id)
 	pm_memo = NULL;
 
 	pm_memo = pm_revisions_create(pm_memo_cxt, 64, NULL);
-
-	pm_memo_xip = NULL;
-	pm_memo_subxip = NULL;
-	if (id->xcnt > 0)
-	{
-		pm_memo_xip = MemoryContextAlloc(pm_memo_cxt, sizeof(TransactionId) * id->xcnt);
-		memcpy(pm_memo_xip, snapshot->xip, sizeof(TransactionId) * id->xcnt);
-	}
-	if (id->subxcnt > 0)
-	{
-		pm_memo_subxip = MemoryContextAlloc(pm_memo_cxt, sizeof(TransactionId) * id->subxcnt);
-		memcpy(pm_memo_subxip, snapshot->subxip, sizeof(TransactionId) * id->subxcnt);
-	}
+	pm_memo_set_snapshot(snapshot, sid);
 
 	pm_check_access(id);
-	memcpy(&pm_memo_identity, id, sizeof(PmSnapshotIdentity));
+	memcpy(&pm_memo_identity, id, sizeof(PmMemoIdentity));
+	pm_memo_proven = notes_writes && pm_writes_proof(snapshot, &pm_memo_mark);
 	pm_memo_valid = true;
+}
+
+/* The identity of what the memo would answer now. */
+static void
+pm_memo_identity_now(PmMemoIdentity *id, const PmTableInfo *table)
+{
+	memset(id, 0, sizeof(PmMemoIdentity));
+	id->userid = GetUserId();
+	id->row_security = row_security;
+	id->relid = table->relid;
+	id->shape = table->shape;
+	id->table_generation = pm_storage_generation();
+	id->write_epoch = pm_writes_local_epoch();
 }
 
 /* Make the memo describe the active snapshot. */
@@ -228,8 +292,10 @@ static void
 pm_memo_refresh(void)
 {
 	Snapshot	snapshot = GetActiveSnapshot();
-	PmSnapshotIdentity id;
+	PmSnapshotIdentity sid;
+	PmMemoIdentity id;
 	const PmTableInfo *table;
+	bool		accepted = false;
 
 	/*
 	 * At a new statement, take in catalog changes (a REVOKE, a new policy)
@@ -239,27 +305,58 @@ pm_memo_refresh(void)
 	{
 		AcceptInvalidationMessages();
 		pm_access_statement = GetCurrentStatementStartTimestamp();
+		accepted = true;
 	}
 
-	memset(&id, 0, sizeof(id));
-	id.lxid = PM_MY_LXID;
-	id.subxact_aborts = pm_subxact_aborts;
-	id.curcid = snapshot->curcid;
-	id.userid = GetUserId();
-	id.row_security = row_security;
-	table = pm_storage_table();
-	id.relid = table->relid;
-	id.shape = table->shape;
-	id.xmin = snapshot->xmin;
-	id.xmax = snapshot->xmax;
-	id.xcnt = snapshot->xcnt;
-	id.subxcnt = snapshot->subxcnt;
-	id.suboverflowed = snapshot->suboverflowed;
-	id.taken_during_recovery = snapshot->takenDuringRecovery;
+	memset(&sid, 0, sizeof(sid));
+	sid.lxid = PM_MY_LXID;
+	sid.subxact_aborts = pm_subxact_aborts;
+	sid.curcid = snapshot->curcid;
+	sid.xmin = snapshot->xmin;
+	sid.xmax = snapshot->xmax;
+	sid.xcnt = snapshot->xcnt;
+	sid.subxcnt = snapshot->subxcnt;
+	sid.suboverflowed = snapshot->suboverflowed;
+	sid.taken_during_recovery = snapshot->takenDuringRecovery;
 
-	if (!pm_memo_matches(snapshot, &id) ||
+	if (pm_memo_valid && !pm_memo_matches(snapshot, &sid) && pm_memo_proven)
+	{
+		uint64		mark;
+
+		/*
+		 * Another snapshot: the memo holds for it too when it has proof for
+		 * the same mark.  The table locked first, as a query reading it
+		 * would (waiting for a TRUNCATE in progress), and invalidations
+		 * taken in after the snapshot was taken (see pm_writes.c, "DDL, and
+		 * the relcache check").
+		 */
+		table = pm_storage_lock_table(pm_subxact_aborts);
+		if (!accepted)
+		{
+			AcceptInvalidationMessages();
+			table = pm_storage_table();
+		}
+		pm_memo_identity_now(&id, table);
+		if (table->notes_writes &&
+			memcmp(&pm_memo_identity, &id, sizeof(PmMemoIdentity)) == 0 &&
+			pm_memo->members <= PM_VISIBILITY_MAX_ENTRIES &&
+			pm_writes_proof(snapshot, &mark) && mark == pm_memo_mark)
+		{
+			pm_memo_set_snapshot(snapshot, &sid);
+			if (SharedInvalidMessageCounter != pm_access_inval_counter)
+				pm_check_access(&id);	/* catalogs changed */
+			return;
+		}
+		pm_memo_reset(snapshot, &sid, &id, table->notes_writes);
+		return;
+	}
+
+	table = pm_storage_table();
+	pm_memo_identity_now(&id, table);
+	if (!pm_memo_valid || !pm_memo_matches(snapshot, &sid) ||
+		memcmp(&pm_memo_identity, &id, sizeof(PmMemoIdentity)) != 0 ||
 		pm_memo->members > PM_VISIBILITY_MAX_ENTRIES)
-		pm_memo_reset(snapshot, &id);
+		pm_memo_reset(snapshot, &sid, &id, table->notes_writes);
 	else if (SharedInvalidMessageCounter != pm_access_inval_counter)
 		pm_check_access(&id);	/* same snapshot, catalogs changed */
 }

@@ -331,8 +331,9 @@ is($node->safe_psql('postgres',
 	$shmem, 'shared memory of the cache did not grow');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_shmem_allocations
 	WHERE name LIKE 'prompt_manager%' AND name <> ALL (ARRAY['prompt_manager cache',
-		'prompt_manager cache index', 'prompt_manager stats', 'prompt_manager stats table'])}),
-	'0', 'no other shared memory of prompt_manager (the cache, and the statistics)');
+		'prompt_manager cache index', 'prompt_manager stats', 'prompt_manager stats table',
+		'prompt_manager last writers'])}),
+	'0', 'no other shared memory of prompt_manager (the cache, the statistics, the last-writer marks)');
 
 # too large for cache_max_entry_size, or for a quarter of the cache
 $node->safe_psql('postgres', q{
