@@ -5,6 +5,9 @@
 -- index scans of pm_prompts' primary key, the only way rendering reads the
 -- table: they do not move across such hits, and do move after a change.
 
+-- A parallel worker never has proof (it cannot know whether its leader
+-- wrote): under parallelcheck, keep the renders in this backend.
+SET max_parallel_workers = 0;
 -- no autovacuum ANALYZE (a relcache invalidation) in the middle
 ALTER TABLE pm_prompts SET (autovacuum_enabled = off);
 SELECT pm_cache_reset();
@@ -84,7 +87,50 @@ SELECT pg_stat_force_next_flush();
 SELECT ps_scans() - :scans > 0 AS read_every_statement;
 ALTER TABLE pm_prompts ENABLE ALWAYS TRIGGER pm_prompts_note_write;
 
+-- Renders of a label (0.2.0) reuse what was learned the same way: no
+-- index scan of pm_labels or pm_prompt_versions across hits in statements
+-- of their own; a label moved and committed is seen at the next render.
+CREATE FUNCTION ps_ref_scans() RETURNS bigint LANGUAGE sql AS $$
+	SELECT sum(idx_scan)::bigint FROM pg_stat_user_indexes
+	WHERE indexrelid IN ('pm_labels_pkey'::regclass, 'pm_prompt_versions_pkey'::regclass,
+						 'pm_prompts_pkey'::regclass)
+$$;
+BEGIN;
+UPDATE pm_prompts SET content = E'Root v2 [X]\n//include ps/leaf' WHERE prompt_id = 'ps/root';
+SELECT pm_set_label('ps/root', 'production', 1);
+SELECT pg_current_xact_id() AS writer \gset
+COMMIT;
+SELECT ps_wait_xmin_past(:'writer');
+SELECT pm_render('ps/root@production', '{"x": "one"}');
+SELECT pg_stat_force_next_flush();
+SELECT ps_ref_scans() AS scans \gset
+SELECT pm_render('ps/root@production', '{"x": "one"}');
+SELECT pm_render('ps/root@production', '{"x": "one"}');
+SELECT pm_render('ps/root@1', '{"x": "one"}');
+SELECT pg_stat_force_next_flush();
+SELECT ps_ref_scans() - :scans AS scans_across_label_hits;
+BEGIN;
+SELECT pm_set_label('ps/root', 'production');
+SELECT pg_current_xact_id() AS writer \gset
+COMMIT;
+SELECT ps_wait_xmin_past(:'writer');
+SELECT pm_render('ps/root@production', '{"x": "one"}');
+
+-- without the note triggers of pm_labels: correct, and read every time
+ALTER TABLE pm_labels DISABLE TRIGGER pm_labels_note_write;
+SELECT pm_render('ps/root@production', '{"x": "one"}');
+SELECT pg_stat_force_next_flush();
+SELECT ps_ref_scans() AS scans \gset
+SELECT pm_render('ps/root@production', '{"x": "one"}');
+SELECT pm_render('ps/root@production', '{"x": "one"}');
+SELECT pg_stat_force_next_flush();
+SELECT ps_ref_scans() - :scans > 0 AS read_every_statement;
+ALTER TABLE pm_labels ENABLE ALWAYS TRIGGER pm_labels_note_write;
+
 DROP FUNCTION ps_wait_xmin_past(xid8);
 DROP FUNCTION ps_scans();
+DROP FUNCTION ps_ref_scans();
+DELETE FROM pm_labels WHERE prompt_id LIKE 'ps/%';
 DELETE FROM pm_prompts WHERE prompt_id LIKE 'ps/%';
 ALTER TABLE pm_prompts RESET (autovacuum_enabled);
+RESET max_parallel_workers;

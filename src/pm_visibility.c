@@ -53,7 +53,9 @@
  * include of a label render the label when it is set, else the head) and
  * is what the shared cache keys a root on and checks an include against.
  * A memo that outlives a snapshot (when no write can have happened) must
- * therefore also know of writes to pm_labels and pm_prompt_versions.
+ * therefore also know of writes to pm_labels and pm_prompt_versions: the
+ * note triggers are on those tables too, and pm_storage.c counts pm_prompts
+ * as noted (PmTableInfo.notes_writes) only when they are (its companions).
  *
  * Whether the cache may answer at all is learned once per identity too,
  * and again at any statement that follows a catalog change (a REVOKE, a
