@@ -105,8 +105,10 @@ $primary->safe_psql('postgres', q{
 	UPDATE pm_prompts SET content = E'Root dumped\n//include leaf' WHERE prompt_id = 'root';
 	UPDATE pm_prompts SET content = 'Leaf dumped' WHERE prompt_id = 'leaf';
 });
-$primary->command_ok([ 'pg_dump', '-Fc', '--data-only', '-f', "$tempdir/data.dump",
-	'-d', $primary->connstr('postgres') ], 'pg_dump --data-only');
+# the heads only (the versions, labels and history stay as they are)
+$primary->command_ok([ 'pg_dump', '-Fc', '--data-only', '--table=pm_prompts',
+	'-f', "$tempdir/data.dump", '-d', $primary->connstr('postgres') ],
+	'pg_dump --data-only');
 $primary->safe_psql('postgres', q{
 	UPDATE pm_prompts SET content = E'Root live\n//include leaf' WHERE prompt_id = 'root';
 	UPDATE pm_prompts SET content = 'Leaf live' WHERE prompt_id = 'leaf';
@@ -128,14 +130,15 @@ is($p->query_safe(q{SELECT pm_render('root')}), "Root dumped\nLeaf dumped",
 	'the long-lived session renders the restored text at once');
 is($primary->safe_psql('postgres', q{SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname)
 	FROM pg_trigger WHERE tgrelid = 'pm_prompts'::regclass AND NOT tgisinternal}),
-	'pm_prompts_note_truncate=O,pm_prompts_note_write=O,pm_prompts_stamp=O',
+	'pm_prompts_note_truncate=O,pm_prompts_note_write=O,pm_prompts_stamp=O,pm_prompts_version=O,pm_prompts_version_revision=O',
 	'pg_restore left the triggers enabled, not ALWAYS');
 $before = scans($primary);
 is(render_n($p, 2, q{pm_render('root')}), "Root dumped\nLeaf dumped", 'renders again');
 cmp_ok(scans($primary), '>', $before, 'not ALWAYS: every new snapshot reads the table');
 $primary->safe_psql('postgres', q{
 	ALTER TABLE pm_prompts ENABLE ALWAYS TRIGGER pm_prompts_note_write,
-		ENABLE ALWAYS TRIGGER pm_prompts_note_truncate, ENABLE ALWAYS TRIGGER pm_prompts_stamp;
+		ENABLE ALWAYS TRIGGER pm_prompts_note_truncate, ENABLE ALWAYS TRIGGER pm_prompts_stamp,
+		ENABLE ALWAYS TRIGGER pm_prompts_version, ENABLE ALWAYS TRIGGER pm_prompts_version_revision;
 });
 is(render_n($p, 2, q{pm_render('root')}), "Root dumped\nLeaf dumped", 'ALWAYS again: renders');
 $before = scans($primary);
