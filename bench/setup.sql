@@ -110,7 +110,12 @@ FROM generate_series(1, 100000) g;
 ANALYZE pm_prompts;
 
 -- The parallel measure (bench/parallel.sql): an application's table of
--- :PAR_ROWS users, each rendered with its own row as the params.
+-- :PAR_ROWS users (bench/run sets it; none when it is not set, as for
+-- bench/clients/run), each rendered with its own row as the params.
+\if :{?PAR_ROWS}
+\else
+\set PAR_ROWS 0
+\endif
 INSERT INTO pm_prompts (prompt_id, content) VALUES ('bench/welcome',
 	E'Welcome [NAME] to [COMPANY]!\nYour [PLAN] plan started on [SIGNUP]; your account is number [ID].\n'
 	|| 'Reply to this message if you have any question.');

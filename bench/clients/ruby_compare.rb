@@ -153,7 +153,7 @@ end
 
 prompts = pg.exec(<<~SQL).values
   SELECT prompt_id, content, parameters::text FROM pm_prompts
-  WHERE prompt_id LIKE 'bench/%' ORDER BY prompt_id COLLATE "C"
+  WHERE prompt_id ~ '^bench/[0-9]+$' ORDER BY prompt_id COLLATE "C"
 SQL
 die "expected the 1000 prompts of bench/setup.sql, found #{prompts.size}" unless prompts.size == 1000
 N = prompts.size
