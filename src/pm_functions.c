@@ -26,6 +26,7 @@
 #include "executor/spi.h"
 
 #include "pm_cache.h"
+#include "pm_functions.h"
 #include "pm_params.h"
 #include "pm_request.h"
 #include "pm_settings.h"
@@ -195,7 +196,7 @@ pm_cache_stats(PG_FUNCTION_ARGS)
  * only.  tupdesc: the rows' descriptor, or NULL for the function's result
  * type.  Returns the store; *desc_out is the descriptor to form rows with.
  */
-static Tuplestorestate *
+Tuplestorestate *
 pm_materialize(FunctionCallInfo fcinfo, TupleDesc tupdesc, TupleDesc *desc_out)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;

@@ -35,6 +35,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "pm_functions.h"
 #include "pm_ref.h"
 #include "pm_render.h"
 #include "pm_request.h"
@@ -172,33 +173,6 @@ pm_head_version(const char *schema, const char *prompt_id)
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* Set up a materialized result (the function's declared row type). */
-static Tuplestorestate *
-pm_refs_materialize(FunctionCallInfo fcinfo, TupleDesc *desc_out)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Tuplestorestate *store;
-	MemoryContext old;
-	TupleDesc	tupdesc;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	tupdesc = CreateTupleDescCopy(tupdesc);
-	store = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = tupdesc;
-	MemoryContextSwitchTo(old);
-	*desc_out = tupdesc;
-	return store;
-}
-
 /*
  * pm_resolve(ref text, params jsonb DEFAULT '{}')
  * RETURNS TABLE(prompt_id text, version integer, depth integer, included_by text)
@@ -212,7 +186,7 @@ Datum
 pm_resolve(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Tuplestorestate *store = pm_refs_materialize(fcinfo, &tupdesc);
+	Tuplestorestate *store = pm_materialize(fcinfo, NULL, &tupdesc);
 	List	   *rows;
 	ListCell   *lc;
 	char	   *schema = NULL;
