@@ -83,6 +83,22 @@
  * rendering larger than prompt_manager.cache_max_entry_size, or one that
  * still does not fit, is simply not cached.
  *
+ * Admission
+ * ---------
+ * While the cache has room, every rendering is stored.  Once it is full
+ * (seven eighths of cache_max_entries or of the area in use), storing
+ * means evicting, so a rendering is admitted only the second time it is
+ * missed within a recent window (a "doorkeeper", as in TinyLFU): a query
+ * that renders a million rows once each neither pays for a million stores
+ * and evictions nor pushes the renderings that other sessions repeat out of
+ * the cache.  The doorkeeper is a bitmap in shared memory in two halves,
+ * one per window of recorded keys (two bits per key, set with atomic OR,
+ * so no lock); a window ends after as many keys as a sixteenth of a half's
+ * bits, and the next one clears the half of the window before last, so a
+ * key is remembered for one to two windows and keys seen once long ago
+ * age out.  A false positive only admits a rendering early.  pm_preload
+ * always stores.  Renderings turned away are counted as skipped.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -142,6 +158,12 @@ typedef struct PmCacheShared
 	pg_atomic_uint64 clock;		/* advanced by every store: recency */
 	pg_atomic_uint64 generation;	/* advanced when entries are removed */
 	pg_atomic_uint64 stats_reset;	/* a TimestampTz */
+	uint64		seen_bits;		/* bits in each half of the doorkeeper */
+	/* the doorkeeper's, written by misses: not on the lines lookups read */
+	char		pad[PG_CACHE_LINE_SIZE];
+	pg_atomic_uint64 seen_recorded; /* keys recorded in this window */
+	pg_atomic_uint64 seen_epoch;	/* windows so far: which half is this one */
+	char		pad2[PG_CACHE_LINE_SIZE];
 	PmCacheCountersPadded counters[PM_COUNTER_SHARDS];
 } PmCacheShared;
 
@@ -189,6 +211,7 @@ typedef struct PmCacheBlobDep
 	 MAXALIGN(sizeof(PmCacheBlobDep) * (b)->ndeps + (b)->dep_names_len))
 
 static PmCacheShared *pm_shared = NULL;
+static pg_atomic_uint64 *pm_seen = NULL;	/* the doorkeeper's words */
 static HTAB *pm_index = NULL;
 static LWLockPadded *pm_locks = NULL;
 static dsa_area *pm_area = NULL;
@@ -225,6 +248,20 @@ pm_shared_size(void)
 	return add_size(MAXALIGN(sizeof(PmCacheShared)), pm_area_size());
 }
 
+/*
+ * Bits in each half of the doorkeeper (see "Admission"): 8 per entry the
+ * index may hold, a power of two between 2^16 (8 kB) and 2^26 (8 MB).
+ */
+static uint64
+pm_seen_bits(void)
+{
+	uint64		bits = UINT64CONST(1) << 16;
+
+	while (bits < (uint64) pm_cache_max_entries * 8 && bits < (UINT64CONST(1) << 26))
+		bits <<= 1;
+	return bits;
+}
+
 static void *
 pm_area_place(void)
 {
@@ -236,9 +273,10 @@ pm_cache_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(pm_shared_size(),
-									hash_estimate_size(pm_cache_max_entries,
-													   sizeof(PmCacheEntry))));
+	RequestAddinShmemSpace(add_size(add_size(pm_shared_size(),
+											 hash_estimate_size(pm_cache_max_entries,
+																sizeof(PmCacheEntry))),
+									2 * pm_seen_bits() / 8));
 	RequestNamedLWLockTranche(PM_LOCK_TRANCHE, PM_CACHE_PARTITIONS);
 }
 
@@ -268,6 +306,9 @@ pm_cache_shmem_startup(void)
 		pg_atomic_init_u64(&pm_shared->clock, 1);
 		pg_atomic_init_u64(&pm_shared->generation, 1);
 		pg_atomic_init_u64(&pm_shared->stats_reset, (uint64) GetCurrentTimestamp());
+		pg_atomic_init_u64(&pm_shared->seen_recorded, 0);
+		pg_atomic_init_u64(&pm_shared->seen_epoch, 0);
+		pm_shared->seen_bits = pm_seen_bits();
 		for (i = 0; i < PM_COUNTER_SHARDS; i++)
 		{
 			PmCacheCounters *c = &pm_shared->counters[i].c;
@@ -287,6 +328,16 @@ pm_cache_shmem_startup(void)
 		dsa_pin(area);
 		dsa_set_size_limit(area, pm_shared->area_size);
 		dsa_detach(area);
+	}
+
+	pm_seen = ShmemInitStruct("prompt_manager cache doorkeeper",
+							  2 * pm_shared->seen_bits / 8, &found);
+	if (!found)
+	{
+		uint64		i;
+
+		for (i = 0; i < 2 * pm_shared->seen_bits / 64; i++)
+			pg_atomic_init_u64(&pm_seen[i], 0);
 	}
 
 	memset(&info, 0, sizeof(info));
@@ -705,8 +756,83 @@ pm_cache_evict(void)
 	pm_unlock_all();
 }
 
+/*
+ * The doorkeeper (see "Admission"): was the key recorded in this window or
+ * the one before?  Records it in this window.  Two bits per key in each
+ * window's half of the bitmap, set with atomic OR; whichever backend
+ * records the key that fills the window starts the next one, clearing the
+ * half that held the window before last.  A key recorded at most a window
+ * ago is therefore always found.  Lock-free: a record racing with the
+ * switch may land in either half or be cleared, which only delays that
+ * key's admission.  Each backend counts its records in batches of
+ * PM_SEEN_BATCH, so a window may hold that many more keys per backend.
+ */
+#define PM_SEEN_BATCH 32
+static uint32 pm_seen_unsent = 0;	/* this backend's records not yet counted */
+
+static bool
+pm_seen_before(const PmCacheKey *key)
+{
+	uint64		h = XXH3_64bits(key, sizeof(PmCacheKey));
+	uint64		bits = pm_shared->seen_bits;
+	uint64		b1 = h & (bits - 1);
+	uint64		b2 = ((h >> 32) | (h << 32)) & (bits - 1);
+	uint64		bit1 = UINT64CONST(1) << (b1 % 64);
+	uint64		bit2 = UINT64CONST(1) << (b2 % 64);
+	uint64		epoch = pg_atomic_read_u64(&pm_shared->seen_epoch);
+	pg_atomic_uint64 *now = pm_seen + (epoch % 2) * (bits / 64);
+	pg_atomic_uint64 *before = pm_seen + ((epoch + 1) % 2) * (bits / 64);
+	bool		seen_now;
+	bool		seen_before;
+	uint64		recorded;
+
+	seen_now = (pg_atomic_fetch_or_u64(&now[b1 / 64], bit1) & bit1) != 0;
+	seen_now = ((pg_atomic_fetch_or_u64(&now[b2 / 64], bit2) & bit2) != 0) && seen_now;
+	if (seen_now)
+		return true;
+	seen_before = (pg_atomic_read_u64(&before[b1 / 64]) & bit1) != 0 &&
+		(pg_atomic_read_u64(&before[b2 / 64]) & bit2) != 0;
+
+	/* counted in batches, so that backends do not contend on the count */
+	if (++pm_seen_unsent < PM_SEEN_BATCH)
+		return seen_before;
+	recorded = pg_atomic_add_fetch_u64(&pm_shared->seen_recorded, pm_seen_unsent);
+	pm_seen_unsent = 0;
+	if (recorded >= bits / 16 &&
+		pg_atomic_compare_exchange_u64(&pm_shared->seen_recorded, &recorded, 0))
+	{
+		uint64		i;
+
+		/*
+		 * This backend starts the next window, in the older half; the key
+		 * just recorded stays in what is now the window before.
+		 */
+		for (i = 0; i < bits / 64; i++)
+			pg_atomic_write_u64(&before[i], 0);
+		pg_atomic_write_u64(&pm_shared->seen_epoch, epoch + 1);
+	}
+	return seen_before;
+}
+
+/*
+ * Is the cache full (see "Admission")?  Seven eighths of its entries or of
+ * its area in use: an eviction frees a tenth of the entries, so a cache
+ * that evicts stays full, rather than admitting everything again until
+ * the next eviction.
+ */
+static bool
+pm_cache_full(Size size)
+{
+	uint64		max = (uint64) pm_shared->max_entries;
+
+	return pg_atomic_read_u64(&pm_shared->nentries) >= max - max / 8 ||
+		pg_atomic_read_u64(&pm_shared->bytes_used) + size >
+		pm_shared->area_size - pm_shared->area_size / 8;
+}
+
 bool
-pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
+pm_cache_store(const PmCacheRequest *req, List *deps, text *output,
+			   bool always_admit)
 {
 	PmCacheCounters *counters = pm_counters();
 	LWLock	   *lock = pm_partition_lock(req->hash);
@@ -731,6 +857,13 @@ pm_cache_store(const PmCacheRequest *req, List *deps, text *output)
 		VARSIZE_ANY(output);
 	if (size > (Size) pm_cache_max_entry_size_kb * 1024 ||
 		size > pm_shared->area_size / 4)
+	{
+		pg_atomic_fetch_add_u64(&counters->skipped, 1);
+		return false;
+	}
+
+	/* when it is full, only what was missed before (see "Admission") */
+	if (!always_admit && pm_cache_full(size) && !pm_seen_before(&req->key))
 	{
 		pg_atomic_fetch_add_u64(&counters->skipped, 1);
 		return false;

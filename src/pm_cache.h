@@ -107,9 +107,11 @@ extern text *pm_cache_lookup(const PmCacheRequest *req, bool borrow);
 
 /*
  * Keep output for req, built from deps (a List of PmCacheDependency *).
- * False when it was not kept (too large, no room).
+ * False when it was not kept (too large, no room, or, in a full cache, not
+ * missed before: see "Admission" in pm_cache.c; always_admit skips that).
  */
-extern bool pm_cache_store(const PmCacheRequest *req, List *deps, text *output);
+extern bool pm_cache_store(const PmCacheRequest *req, List *deps, text *output,
+						   bool always_admit);
 
 /* Drop renderings; see pm_invalidate() in README.md. */
 extern int64 pm_cache_invalidate(const char *prompt_id, Jsonb *params);

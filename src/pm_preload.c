@@ -81,6 +81,7 @@ pm_preload_batch(PmRenderBatch *batch, List *prompt_ids, Jsonb *no_params)
 		opts.batch = batch;
 		opts.catch_errors = true;
 		opts.no_stats = true;	/* warming up is not usage */
+		opts.always_store = true;	/* asked for: no admission */
 		result = pm_render_prompt_opts(prompt_id, no_params, &opts);
 		if (result != NULL && opts.cached)
 			loaded++;

@@ -159,7 +159,8 @@ pm_render_request(PmRenderRequest *req, PmRenderJob *job)
 		(req->prompt_id == NULL || job->root_revision == req->cache.key.root_revision) &&
 		(!job->uses_refs || pm_visibility_refs_unrestricted()))
 	{
-		bool		stored = pm_cache_store(&req->cache, job->deps, result);
+		bool		stored = pm_cache_store(&req->cache, job->deps, result,
+											req->opts != NULL && req->opts->always_store);
 
 		if (req->opts != NULL)
 			req->opts->cached = stored;
@@ -227,14 +228,24 @@ pm_render_from_cache(PmRenderRequest *req)
 			 * to raise its error.
 			 */
 			PmRef		ref;
+			bool		present;
 
-			if (pm_ref_parse(req->prompt_id, len, &ref) != NULL ||
-				!pm_visibility_refs_unrestricted() ||
-				!pm_visibility_ref(&ref, &revision))
+			if (!pm_visibility_refs_unrestricted())
 				return NULL;
-			req->stats_len = ref.id_len;
+			if (!pm_visibility_ref_known(req->prompt_id, len, id_hash, &present,
+										 &revision, &req->stats_len,
+										 &req->stats_hash))
+			{
+				/* not learned yet in this snapshot (or not canonical) */
+				if (pm_ref_parse(req->prompt_id, len, &ref) != NULL)
+					return NULL;
+				present = pm_visibility_ref(&ref, &revision);
+				req->stats_len = ref.id_len;
+				req->stats_hash = XXH3_64bits(req->prompt_id, ref.id_len);
+			}
+			if (!present)
+				return NULL;
 			req->stats_id = req->prompt_id; /* counted on its first id_len bytes */
-			req->stats_hash = XXH3_64bits(req->prompt_id, ref.id_len);
 		}
 		pm_cache_request_init(creq, req->prompt_id, len, id_hash,
 							  false, revision, pm_storage_table()->relid,

@@ -38,6 +38,8 @@ typedef struct PmRenderOptions
 	bool		cache_checked;	/* the cache was asked already: render */
 	bool		catch_errors;	/* return NULL with error/sqlstate set */
 	bool		no_stats;		/* not counted in pm_stats (pm_preload) */
+	bool		always_store;	/* stored even in a full cache when not
+								 * missed before (pm_preload) */
 	bool		borrow_result;	/* a cache hit may be returned without a
 								 * copy, valid until the next render */
 	bool		as_of_set;		/* render as of as_of (never cached) */

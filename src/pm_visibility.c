@@ -128,8 +128,11 @@ typedef struct PmRevisionMemo
 	uint64		key;			/* xxhash of the name */
 	char		status;			/* simplehash's */
 	bool		present;
+	char		kind;			/* PmRefKind: HEAD, VERSION or LABEL */
 	char	   *name;
 	uint32		name_len;
+	uint32		id_len;			/* the prompt id's bytes: those before '@' */
+	uint64		id_hash;		/* xxhash of them (the statistics' key) */
 	int32		version;		/* a label's version */
 	int64		revision;
 	/* a label's: its version's value, once looked up (pm_visibility_ref) */
@@ -415,10 +418,25 @@ pm_memo_store(const char *name, uint32 len, uint64 key, bool present,
 	memo = pm_revisions_insert(pm_memo, key, &found);
 	if (!found)
 	{
+		const char *at = memchr(name, '@', len);
+
 		memo->name = MemoryContextAlloc(pm_memo_cxt, len + 1);
 		memcpy(memo->name, name, len);
 		memo->name[len] = '\0';
 		memo->name_len = len;
+		/* names are references' keys: "id", "id@3", "id@production" */
+		if (at == NULL)
+		{
+			memo->kind = PM_REF_HEAD;
+			memo->id_len = len;
+			memo->id_hash = key;
+		}
+		else
+		{
+			memo->kind = (at[1] >= '0' && at[1] <= '9') ? PM_REF_VERSION : PM_REF_LABEL;
+			memo->id_len = at - name;
+			memo->id_hash = XXH3_64bits(name, memo->id_len);
+		}
 		memo->present = present;
 		memo->revision = revision;
 		memo->version = version;
@@ -618,6 +636,37 @@ pm_visibility_label(const char *prompt_id, size_t id_len, const char *label,
 		pfree(name);
 	*version = v;
 	return present;
+}
+
+bool
+pm_visibility_ref_known(const char *text, size_t len, uint64 key,
+						bool *present, int64 *revision, size_t *id_len,
+						uint64 *id_hash)
+{
+	PmRevisionMemo *memo;
+
+	Assert(pm_memo_valid && pm_memo_unrestricted && pm_memo_refs_access == 1);
+	memo = pm_memo_find(text, len, key);
+	if (memo == NULL)
+		return false;
+	switch (memo->kind)
+	{
+		case PM_REF_VERSION:
+			*present = memo->present;
+			*revision = memo->revision;
+			break;
+		case PM_REF_LABEL:
+			if (!memo->has_value)
+				return false;
+			*present = memo->value_present;
+			*revision = memo->value;
+			break;
+		default:
+			return false;		/* a head's: text has no '@' */
+	}
+	*id_len = memo->id_len;
+	*id_hash = memo->id_hash;
+	return true;
 }
 
 bool

@@ -78,4 +78,17 @@ extern bool pm_visibility_label(const char *prompt_id, size_t id_len,
 								int32 *version);
 extern bool pm_visibility_ref(const struct PmRef *ref, int64 *revision);
 
+/*
+ * pm_visibility_ref for a version or a label named by the bytes of its
+ * reference, text[0..len) (key: their xxhash), without parsing them: true
+ * when the memo holds the whole answer under exactly that name (names are
+ * canonical: "id@3", "id@production"; "id@03" is not one, and is parsed by
+ * the caller as before).  Gives pm_visibility_ref's result in *present and
+ * *revision, the prompt id's length and its hash.  Only valid after
+ * pm_visibility_refs_unrestricted() returned true.
+ */
+extern bool pm_visibility_ref_known(const char *text, size_t len, uint64 key,
+									bool *present, int64 *revision,
+									size_t *id_len, uint64 *id_hash);
+
 #endif							/* PM_VISIBILITY_H */

@@ -13,6 +13,9 @@
 #    prompt_manager.cache_max_entries however many distinct renderings go
 #    through it (its shared memory is what cache_size says, plus a little),
 #    evicting as it must, while every render still returns the right text;
+#  - a full cache stores a rendering the second time it is missed, not the
+#    first (pm_preload always stores): a query that renders thousands of
+#    rows once each does not push out what is rendered again and again;
 #  - a rendering larger than prompt_manager.cache_max_entry_size (or than a
 #    quarter of the cache) is rendered right and simply not cached;
 #  - with prompt_manager.cache = off renders are right and the cache is not
@@ -305,23 +308,63 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pm_cache_entries}), $s2->
 is($node->safe_psql('postgres', q{SELECT coalesce(sum(bytes), 0) FROM pm_cache_entries}),
 	$s2->{bytes_used}, 'and their bytes add up to bytes_used');
 
-# renderings of about 8 kB: now the 1 MB runs out before the 200 entries do
+#----------------------------------------------------------------------
+# admission: the full cache stores what is missed twice, and keeps it
+#----------------------------------------------------------------------
+# 100 renderings new to the full cache, once each: turned away (but for
+# the doorkeeper's rare false positives)
+my $hundred_sql = q{
+	SELECT count(*) FILTER (WHERE pm_render('p', jsonb_build_object('n', g)) IS DISTINCT FROM expected(g))
+	FROM generate_series(10001, 10100) g};
+my $a0 = stats();
+is($node->safe_psql('postgres', $hundred_sql), '0', 'full: 100 new renderings, all right');
+my $a1 = stats();
+cmp_ok($a1->{inserts} - $a0->{inserts}, '<=', 10,
+	'full: a rendering missed for the first time is not stored (' . ($a1->{inserts} - $a0->{inserts}) . ' of 100 were)');
+cmp_ok($a1->{skipped} - $a0->{skipped}, '>=', 90, 'full: the others count as skipped');
+is($node->safe_psql('postgres', $hundred_sql), '0', 'full: the same 100 again, all right');
+my $a2 = stats();
+is($a2->{inserts} - $a0->{inserts}, 100, 'full: missed a second time, each is stored');
+is($node->safe_psql('postgres', $hundred_sql), '0', 'full: a third time, all right');
+my $a3 = stats();
+is($a3->{hits} - $a2->{hits}, 100, 'full: and served from the cache');
+# a scan: 2000 more renderings, once each
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE pm_render('p', jsonb_build_object('n', g)) IS DISTINCT FROM expected(g))
+	FROM generate_series(20001, 22000) g}), '0', 'full: a scan of 2000 renderings, all right');
+my $a4 = stats();
+cmp_ok($a4->{inserts} - $a3->{inserts}, '<=', 200,
+	'full: the scan stored few of them (' . ($a4->{inserts} - $a3->{inserts}) . ')');
+is($node->safe_psql('postgres', $hundred_sql), '0', 'full: the 100 after the scan, all right');
+my $a5 = stats();
+cmp_ok($a5->{hits} - $a4->{hits}, '>=', 90,
+	'full: the renderings asked for again survived the scan (' . ($a5->{hits} - $a4->{hits}) . ' of 100 hits)');
+cmp_ok($a5->{entries}, '<=', 200, 'full: entries still within cache_max_entries');
+# pm_preload is asked to store: it does, in a full cache too
+$node->safe_psql('postgres', q{INSERT INTO pm_prompts (prompt_id, content) VALUES ('pre', 'preloaded')});
+is($node->safe_psql('postgres', q{SELECT pm_preload(ARRAY['pre'])}), '1', 'full: pm_preload of a new prompt');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pm_cache_entries WHERE prompt_id = 'pre'}), '1',
+	'full: pm_preload stores at once');
+
+# renderings of about 8 kB: now the 1 MB runs out before the 200 entries
+# do; each asked for twice, so that the full cache admits it
 $node->safe_psql('postgres', q{
 	INSERT INTO pm_prompts (prompt_id, content) VALUES
 		('q', E'Q=[N] ' || repeat('q', 8000) || E'\n//include p/leaf');
 });
 my $wrong_big_sql = q{
-	SELECT count(*) FILTER (WHERE pm_render('q', jsonb_build_object('n', g))
+	SELECT count(*) FILTER (WHERE pm_render('q', jsonb_build_object('n', g + 0 * twice))
 		IS DISTINCT FROM 'Q=' || g || ' ' || repeat('q', 8000) || E'\nend')
-	FROM generate_series(1, 600) g};
+	FROM generate_series(1, 600) g, generate_series(1, 2) twice};
+my $s2b = stats();
 is($node->safe_psql('postgres', $wrong_big_sql), '0', '600 renderings of 8 kB: all right');
 my $s3 = stats();
 note(explain($s3));
 cmp_ok($s3->{bytes_used}, '<=', $s3->{capacity_bytes},
 	"bytes_used ($s3->{bytes_used}) stay within capacity_bytes");
 cmp_ok($s3->{entries}, '<', 200, "fewer entries ($s3->{entries}) than cache_max_entries fit");
-cmp_ok($s3->{evictions}, '>', $s2->{evictions}, 'evictions happened');
-cmp_ok($s3->{inserts} - $s2->{inserts}, '>=', 300, 'most of them were stored');
+cmp_ok($s3->{evictions}, '>', $s2b->{evictions}, 'evictions happened');
+cmp_ok($s3->{inserts} - $s2b->{inserts}, '>=', 300, 'most of them were stored');
 is($node->safe_psql('postgres', $wrong_big_sql), '0', 'second pass: all right');
 is($node->safe_psql('postgres', q{SELECT count(*), coalesce(sum(bytes), 0) FROM pm_cache_entries}),
 	join('|', @{stats()}{qw(entries bytes_used)}),
@@ -331,9 +374,12 @@ is($node->safe_psql('postgres',
 	$shmem, 'shared memory of the cache did not grow');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_shmem_allocations
 	WHERE name LIKE 'prompt_manager%' AND name <> ALL (ARRAY['prompt_manager cache',
-		'prompt_manager cache index', 'prompt_manager stats', 'prompt_manager stats table',
-		'prompt_manager last writers'])}),
-	'0', 'no other shared memory of prompt_manager (the cache, the statistics, the last-writer marks)');
+		'prompt_manager cache index', 'prompt_manager cache doorkeeper', 'prompt_manager stats',
+		'prompt_manager stats table', 'prompt_manager last writers'])}),
+	'0', 'no other shared memory of prompt_manager (the cache, its doorkeeper, the statistics, the last-writer marks)');
+is($node->safe_psql('postgres',
+	q{SELECT size FROM pg_shmem_allocations WHERE name = 'prompt_manager cache doorkeeper'}),
+	'16384', 'the doorkeeper of a cache of 200 entries takes 16 kB (its minimum)');
 
 # too large for cache_max_entry_size, or for a quarter of the cache
 $node->safe_psql('postgres', q{
@@ -352,9 +398,10 @@ is($after->{skipped} - $before->{skipped}, 2, 'it is skipped, every time');
 is($after->{inserts}, $before->{inserts}, 'and never stored');
 is($after->{hits}, $before->{hits}, 'nor served from the cache');
 is($node->safe_psql('postgres', q{
-	SELECT pm_render('big', '{"k": 1}') = 'big 1 ' || repeat('y', 10000)}),
-	't', 'under the default cache_max_entry_size it renders right');
-cmp_ok(stats()->{inserts}, '>', $after->{inserts}, 'and is stored');
+	SELECT pm_render('big', '{"k": 1}') = 'big 1 ' || repeat('y', 10000),
+	       pm_render('big', '{"k": 1}') = 'big 1 ' || repeat('y', 10000)}),
+	't|t', 'under the default cache_max_entry_size it renders right');
+cmp_ok(stats()->{inserts}, '>', $after->{inserts}, 'and is stored (missed twice: the cache is full)');
 $before = stats();
 is($node->safe_psql('postgres', q{
 	SELECT pm_render('huge', '{"k": 1}') = 'huge 1 ' || repeat('z', 300000),

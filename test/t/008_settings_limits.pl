@@ -142,17 +142,20 @@ sub probe
 is($node->safe_psql('postgres', 'SELECT capacity_bytes, max_entries FROM pm_cache'),
 	'1048576|100', 'pm_cache shows the minimum cache_size and cache_max_entries');
 
-# 150 prompts with 3 params each: 450 renderings through a cache of 100
+# 150 prompts with 3 params each: 450 renderings through a cache of 100,
+# each asked for twice (a full cache stores what it misses a second time)
 my $wrong = $node->safe_psql('postgres', q{
-	SELECT count(*) FROM generate_series(1, 150) AS i, generate_series(1, 3) AS j
-	WHERE pm_render('s/' || i, jsonb_build_object('a', j)) IS DISTINCT FROM 'prompt ' || i || ' ' || j});
+	SELECT count(*) FROM generate_series(1, 150) AS i, generate_series(1, 3) AS j, generate_series(1, 2) AS twice
+	WHERE pm_render('s/' || i, jsonb_build_object('a', j + 0 * twice)) IS DISTINCT FROM 'prompt ' || i || ' ' || j});
 is($wrong, '0', 'at the minimums every render is right');
 my $cache = $node->safe_psql('postgres', 'SELECT entries <= 100, evictions > 0, bytes_used <= capacity_bytes FROM pm_cache');
 is($cache, 't|t|t', 'the cache keeps within cache_max_entries, evicting');
 is($node->safe_psql('postgres', 'SELECT count(*) <= 100, count(*) > 0 FROM pm_stats'),
 	't|t', 'pm_stats keeps within stats_max');
 
-# cache_max_entry_size (a superuser setting) at its ends
+# cache_max_entry_size (a superuser setting) at its ends, in an emptied
+# cache (which stores a rendering at its first miss)
+$node->safe_psql('postgres', 'SELECT pm_cache_reset()');
 my $small = '{"text": "' . ('x' x 10) . '"}';
 my $large = '{"text": "' . ('x' x 2000) . '"}';
 my $p = probe('big', $large, "SET prompt_manager.cache_max_entry_size = '1kB';");
