@@ -65,6 +65,11 @@
  *	   called with or without our locks held, never the other way round.
  *	 - Counters are atomics, spread over PM_COUNTER_SHARDS cache lines so
  *	   that backends do not contend on one.
+ *	 - The doorkeeper (see "Admission") takes no lock: its bits are set
+ *	   with atomic OR and its window count is an atomic; the backend whose
+ *	   compare-and-swap resets the count clears the older half with plain
+ *	   atomic writes, then advances the epoch after a write barrier.  A
+ *	   record lost in that race only delays an admission.
  *	 - A repeated hit is served from the backend's own copy of the entry
  *	   with no lock at all (see "Backend-local copies" below); removing an
  *	   entry advances an atomic generation counter, which drops the copies.
@@ -262,6 +267,16 @@ pm_seen_bits(void)
 	return bits;
 }
 
+/*
+ * Bytes of the doorkeeper's two halves of bits bits each, as words (a
+ * pg_atomic_uint64 is larger than 8 bytes where it is emulated).
+ */
+static Size
+pm_seen_size(uint64 bits)
+{
+	return mul_size(2 * bits / 64, sizeof(pg_atomic_uint64));
+}
+
 static void *
 pm_area_place(void)
 {
@@ -276,7 +291,7 @@ pm_cache_shmem_request(void)
 	RequestAddinShmemSpace(add_size(add_size(pm_shared_size(),
 											 hash_estimate_size(pm_cache_max_entries,
 																sizeof(PmCacheEntry))),
-									2 * pm_seen_bits() / 8));
+									pm_seen_size(pm_seen_bits())));
 	RequestNamedLWLockTranche(PM_LOCK_TRANCHE, PM_CACHE_PARTITIONS);
 }
 
@@ -331,7 +346,7 @@ pm_cache_shmem_startup(void)
 	}
 
 	pm_seen = ShmemInitStruct("prompt_manager cache doorkeeper",
-							  2 * pm_shared->seen_bits / 8, &found);
+							  pm_seen_size(pm_shared->seen_bits), &found);
 	if (!found)
 	{
 		uint64		i;
@@ -764,11 +779,16 @@ pm_cache_evict(void)
  * half that held the window before last.  A key recorded at most a window
  * ago is therefore always found.  Lock-free: a record racing with the
  * switch may land in either half or be cleared, which only delays that
- * key's admission.  Each backend counts its records in batches of
- * PM_SEEN_BATCH, so a window may hold that many more keys per backend.
+ * key's admission.  The count of records is sampled (below), so a window
+ * holds about, not exactly, a sixteenth of a half's bits in keys.
  */
-#define PM_SEEN_BATCH 32
-static uint32 pm_seen_unsent = 0;	/* this backend's records not yet counted */
+/*
+ * Records are counted by sampling: a key whose hash has its top five bits
+ * clear (one in 32) counts for 32, so that backends rarely write the shared
+ * count, and no count is lost when a backend exits.
+ */
+#define PM_SEEN_SAMPLE_SHIFT 59
+#define PM_SEEN_SAMPLE_WEIGHT 32
 
 static bool
 pm_seen_before(const PmCacheKey *key)
@@ -793,23 +813,26 @@ pm_seen_before(const PmCacheKey *key)
 	seen_before = (pg_atomic_read_u64(&before[b1 / 64]) & bit1) != 0 &&
 		(pg_atomic_read_u64(&before[b2 / 64]) & bit2) != 0;
 
-	/* counted in batches, so that backends do not contend on the count */
-	if (++pm_seen_unsent < PM_SEEN_BATCH)
+	if ((h >> PM_SEEN_SAMPLE_SHIFT) != 0)
 		return seen_before;
-	recorded = pg_atomic_add_fetch_u64(&pm_shared->seen_recorded, pm_seen_unsent);
-	pm_seen_unsent = 0;
+	recorded = pg_atomic_add_fetch_u64(&pm_shared->seen_recorded, PM_SEEN_SAMPLE_WEIGHT);
 	if (recorded >= bits / 16 &&
 		pg_atomic_compare_exchange_u64(&pm_shared->seen_recorded, &recorded, 0))
 	{
 		uint64		i;
 
 		/*
-		 * This backend starts the next window, in the older half; the key
-		 * just recorded stays in what is now the window before.
+		 * This backend starts the next window, in the half of the window
+		 * before last (of the epoch as it is now); the key just recorded
+		 * stays in what becomes the window before.  The half is cleared
+		 * before the new epoch is published.
 		 */
+		epoch = pg_atomic_read_u64(&pm_shared->seen_epoch);
+		before = pm_seen + ((epoch + 1) % 2) * (bits / 64);
 		for (i = 0; i < bits / 64; i++)
 			pg_atomic_write_u64(&before[i], 0);
-		pg_atomic_write_u64(&pm_shared->seen_epoch, epoch + 1);
+		pg_write_barrier();
+		pg_atomic_fetch_add_u64(&pm_shared->seen_epoch, 1);
 	}
 	return seen_before;
 }

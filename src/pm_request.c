@@ -230,14 +230,13 @@ pm_render_from_cache(PmRenderRequest *req)
 			PmRef		ref;
 			bool		present;
 
-			if (!pm_visibility_refs_unrestricted())
-				return NULL;
 			if (!pm_visibility_ref_known(req->prompt_id, len, id_hash, &present,
 										 &revision, &req->stats_len,
 										 &req->stats_hash))
 			{
 				/* not learned yet in this snapshot (or not canonical) */
-				if (pm_ref_parse(req->prompt_id, len, &ref) != NULL)
+				if (pm_ref_parse(req->prompt_id, len, &ref) != NULL ||
+					!pm_visibility_refs_unrestricted())
 					return NULL;
 				present = pm_visibility_ref(&ref, &revision);
 				req->stats_len = ref.id_len;

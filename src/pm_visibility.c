@@ -419,6 +419,8 @@ pm_memo_store(const char *name, uint32 len, uint64 key, bool present,
 	if (!found)
 	{
 		const char *at = memchr(name, '@', len);
+		bool		digit = at != NULL && at + 1 < name + len &&
+			at[1] >= '0' && at[1] <= '9';
 
 		memo->name = MemoryContextAlloc(pm_memo_cxt, len + 1);
 		memcpy(memo->name, name, len);
@@ -433,7 +435,7 @@ pm_memo_store(const char *name, uint32 len, uint64 key, bool present,
 		}
 		else
 		{
-			memo->kind = (at[1] >= '0' && at[1] <= '9') ? PM_REF_VERSION : PM_REF_LABEL;
+			memo->kind = digit ? PM_REF_VERSION : PM_REF_LABEL;
 			memo->id_len = at - name;
 			memo->id_hash = XXH3_64bits(name, memo->id_len);
 		}
@@ -645,7 +647,9 @@ pm_visibility_ref_known(const char *text, size_t len, uint64 key,
 {
 	PmRevisionMemo *memo;
 
-	Assert(pm_memo_valid && pm_memo_unrestricted && pm_memo_refs_access == 1);
+	Assert(pm_memo_valid);
+	if (!pm_memo_unrestricted || pm_memo_refs_access != 1)
+		return false;			/* not known to be allowed (yet) */
 	memo = pm_memo_find(text, len, key);
 	if (memo == NULL)
 		return false;

@@ -84,8 +84,9 @@ extern bool pm_visibility_ref(const struct PmRef *ref, int64 *revision);
  * when the memo holds the whole answer under exactly that name (names are
  * canonical: "id@3", "id@production"; "id@03" is not one, and is parsed by
  * the caller as before).  Gives pm_visibility_ref's result in *present and
- * *revision, the prompt id's length and its hash.  Only valid after
- * pm_visibility_refs_unrestricted() returned true.
+ * *revision, the prompt id's length and its hash.  False too while the
+ * role is not yet known to read versions and labels freely (the caller
+ * then parses the reference and asks pm_visibility_refs_unrestricted()).
  */
 extern bool pm_visibility_ref_known(const char *text, size_t len, uint64 key,
 									bool *present, int64 *revision,
