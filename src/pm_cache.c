@@ -254,8 +254,9 @@ pm_shared_size(void)
 }
 
 /*
- * Bits in each half of the doorkeeper (see "Admission"): 8 per entry the
- * index may hold, a power of two between 2^16 (8 kB) and 2^26 (8 MB).
+ * Bits in each half of the doorkeeper (see "Admission"): at least 8 per
+ * entry the index may hold, rounded up to a power of two, between 2^16
+ * (8 kB) and 2^26 (8 MB).
  */
 static uint64
 pm_seen_bits(void)
@@ -772,17 +773,6 @@ pm_cache_evict(void)
 }
 
 /*
- * The doorkeeper (see "Admission"): was the key recorded in this window or
- * the one before?  Records it in this window.  Two bits per key in each
- * window's half of the bitmap, set with atomic OR; whichever backend
- * records the key that fills the window starts the next one, clearing the
- * half that held the window before last.  A key recorded at most a window
- * ago is therefore always found.  Lock-free: a record racing with the
- * switch may land in either half or be cleared, which only delays that
- * key's admission.  The count of records is sampled (below), so a window
- * holds about, not exactly, a sixteenth of a half's bits in keys.
- */
-/*
  * Records are counted by sampling: a key whose hash has its top five bits
  * clear (one in 32) counts for 32, so that backends rarely write the shared
  * count, and no count is lost when a backend exits.
@@ -790,6 +780,17 @@ pm_cache_evict(void)
 #define PM_SEEN_SAMPLE_SHIFT 59
 #define PM_SEEN_SAMPLE_WEIGHT 32
 
+/*
+ * The doorkeeper (see "Admission"): was the key recorded in this window or
+ * the one before?  Records it in this window.  Two bits per key in each
+ * window's half of the bitmap, set with atomic OR; whichever backend
+ * records the key that fills the window starts the next one, clearing the
+ * half that held the window before last.  A key recorded at most a window
+ * ago is therefore found.  Lock-free: a record racing with the switch may
+ * land in either half or be cleared, which only delays that key's
+ * admission.  As the count is sampled, a window holds about, not exactly,
+ * a sixteenth of a half's bits in keys.
+ */
 static bool
 pm_seen_before(const PmCacheKey *key)
 {
