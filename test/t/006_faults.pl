@@ -283,7 +283,10 @@ my $loop_sql = q{SELECT count(pm_render('k/' || (g % 50 + 1), jsonb_build_object
 
 	$guard->expect_restart;
 	ok(kill('KILL', $pid), "kill: SIGKILL sent to backend $pid in a loop of renders");
-	# crash recovery, then connections again
+	# crash recovery, then connections again; a connection may still get in
+	# before the postmaster has noticed the kill, so wait for its restart
+	# first (a timeout fails the check below)
+	eval { $node->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset) };
 	$node->poll_query_until('postgres', 'SELECT true') or die 'the server did not come back';
 	my $log = slurp_file($node->logfile, $log_offset);
 	like($log, PmGuard::killed_re($pid, 9),
