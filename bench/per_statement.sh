@@ -25,6 +25,10 @@
 #         the 512 kB of L2 cache a core has on this machine)
 #   OFF   the same with prompt_manager.cache = off
 #
+# and TPL and HIT once more, interleaved in one session (pgbench picks one
+# of the two scripts at random for each statement): the machine's speed,
+# which drifts between runs, is then the same for both.
+#
 # $1 is one of 1000 prompts of about 1 KB, drawn at random: copies of
 # bench/setup.sql's, with ids '0' to '999' (the numbers pgbench draws),
 # removed at the end.
@@ -73,6 +77,16 @@ for r in $(seq 1 "$ROUNDS"); do
 		wait "$pgbench_pid"
 		echo "$v $us" >>"$OUT"
 	done
+	pgbench -n -M prepared -c 1 -j 1 -T "$((WARMUP + SECONDS_EACH + 1))" \
+		-h "$DIR" -p "$PORT" -U postgres -D params="$PARAMS" \
+		-f "$DIR/ps_TPL.sql" -f "$DIR/ps_HIT.sql" postgres >/dev/null 2>&1 &
+	pgbench_pid=$!
+	sleep "$WARMUP"
+	"${PSQL[@]}" -c 'SELECT pg_stat_statements_reset()' >/dev/null
+	sleep "$SECONDS_EACH"
+	"${PSQL[@]}" -At -F ' ' -c "SELECT CASE WHEN query LIKE '%pm_render_template%' THEN 'MIXTPL' ELSE 'MIXHIT' END, mean_exec_time * 1000
+		FROM pg_stat_statements WHERE query LIKE '%pm_render%' AND query NOT LIKE '%pg_stat_statements%'" >>"$OUT"
+	wait "$pgbench_pid"
 done
 
 "${PSQL[@]}" -c "DELETE FROM pm_prompts WHERE prompt_id ~ '^[0-9]+\$'"
@@ -100,4 +114,5 @@ print("|---|---:|---|")
 print(f"| cached pm_render / pm_render_template | {m['HIT'] / m['TPL']:.2f} | at most 1.3 |")
 print(f"| cached pm_render / primary-key read | {m['HIT'] / m['READ']:.2f} | at most 0.6 |")
 print(f"| the same, always one prompt / pm_render_template | {m['HIT1'] / m['TPL']:.2f} | |")
+print(f"| cached pm_render / pm_render_template, interleaved in one session | {m['MIXHIT'] / m['MIXTPL']:.2f} | |")
 PY

@@ -226,7 +226,12 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /*
  * Hash function of the index: the key is made of hashes already, so fold
- * them rather than hash the whole key again.
+ * them rather than hash the whole key again.  The root's revision is left
+ * out: a request's hash is then known before its revision is looked up,
+ * so that a lookup starts loading the backend's copy meanwhile
+ * (pm_cache_prefetch).  Renderings of one prompt's revisions share a
+ * bucket, told apart by the whole key (a prompt has one current revision,
+ * and an old one's entry is soon evicted).
  */
 static uint32
 pm_key_hash(const void *key, Size keysize)
@@ -235,7 +240,7 @@ pm_key_hash(const void *key, Size keysize)
 	uint64		h;
 
 	h = k->name_hash ^ (k->params_hash * UINT64CONST(0x9E3779B97F4A7C15)) ^
-		(k->settings_hash >> 1) ^ ((uint64) k->root_revision << 17) ^
+		(k->settings_hash >> 1) ^
 		((uint64) k->dbid << 32) ^ k->relid ^ k->table_shape ^ (k->is_inline ? 1 : 0);
 	return (uint32) (h ^ (h >> 32));
 }
@@ -501,18 +506,35 @@ pm_blob_matches(const PmCacheBlob *blob, const PmCacheRequest *req)
  * dropped as soon as any entry leaves the shared cache (invalidation,
  * eviction, reset: the shared generation counter moves), so that a copy
  * never outlives its entry.  The copies are bounded in number and size.
+ *
+ * A hit of a session that renders many prompts finds its copy in memory
+ * the CPU has not cached, so its layout is for few and overlapping loads:
+ * the table's slot is 32 bytes (two to a cache line), and the copy holds
+ * the key, the blob's header, name, params and output one after the
+ * other, which the lookup asks for at once (pm_prefetch) as soon as it
+ * has the slot; pm_cache_prefetch asks for the slot itself before the
+ * caller looks up the root's revision.
  */
 #define PM_LOCAL_MAX_ENTRIES 1024
 #define PM_LOCAL_MAX_BYTES	(8 * 1024 * 1024)
+
+/* How much of a copy a lookup prefetches (the CPU streams the rest). */
+#define PM_LOCAL_PREFETCH_BYTES 2048
 
 typedef struct PmLocalEntry
 {
 	uint32		hash;			/* PmCacheRequest.hash */
 	char		status;			/* simplehash's */
-	PmCacheKey	key;
+	uint32		copy_size;
 	TimestampTz created;
-	char	   *blob;			/* a copy of the shared blob */
+	char	   *copy;			/* the key, then a copy of the shared blob */
 } PmLocalEntry;
+
+StaticAssertDecl(sizeof(PmLocalEntry) <= 32, "PmLocalEntry is two to a cache line");
+
+#define PM_LOCAL_KEY(local)		((PmCacheKey *) (local)->copy)
+#define PM_LOCAL_BLOB(local) \
+	((PmCacheBlob *) ((local)->copy + MAXALIGN(sizeof(PmCacheKey))))
 
 #define SH_PREFIX		pm_copies
 #define SH_ELEMENT_TYPE PmLocalEntry
@@ -551,18 +573,24 @@ pm_local_keep(const PmCacheRequest *req, TimestampTz created,
 {
 	PmLocalEntry *local;
 	bool		found;
+	Size		copy_size = MAXALIGN(sizeof(PmCacheKey)) + blob_size;
 
 	if (pm_local->members >= PM_LOCAL_MAX_ENTRIES ||
-		pm_local_bytes + blob_size > PM_LOCAL_MAX_BYTES)
+		pm_local_bytes + copy_size > PM_LOCAL_MAX_BYTES)
 		pm_local_reset(pm_local_generation);
 	local = pm_copies_insert(pm_local, req->hash, &found);
 	if (found)
-		pfree(local->blob);		/* another key with the same hash */
-	local->key = req->key;
+	{
+		/* another key with the same hash (another revision of its root) */
+		pm_local_bytes -= local->copy_size;
+		pfree(local->copy);
+	}
 	local->created = created;
-	local->blob = MemoryContextAlloc(pm_local_cxt, blob_size);
-	memcpy(local->blob, blob, blob_size);
-	pm_local_bytes += blob_size;
+	local->copy_size = copy_size;
+	local->copy = MemoryContextAlloc(pm_local_cxt, copy_size);
+	memcpy(PM_LOCAL_KEY(local), &req->key, sizeof(PmCacheKey));
+	memcpy(PM_LOCAL_BLOB(local), blob, blob_size);
+	pm_local_bytes += copy_size;
 }
 
 /*
@@ -613,6 +641,13 @@ pm_blob_output(const PmCacheBlob *blob, bool borrow)
 	return output;
 }
 
+void
+pm_cache_prefetch(const PmCacheRequest *req)
+{
+	if (pm_local != NULL)
+		pm_prefetch(&pm_local->data[pm_copies_initial_bucket(pm_local, req->hash)]);
+}
+
 text *
 pm_cache_lookup(const PmCacheRequest *req, bool borrow)
 {
@@ -630,8 +665,16 @@ pm_cache_lookup(const PmCacheRequest *req, bool borrow)
 	if (pm_local == NULL || generation != pm_local_generation)
 		pm_local_reset(generation);
 	local = pm_copies_lookup(pm_local, req->hash);
-	if (local != NULL && memcmp(&local->key, &req->key, sizeof(PmCacheKey)) == 0 &&
-		pm_blob_matches((PmCacheBlob *) local->blob, req))
+	if (local != NULL)
+	{
+		Size		off;
+
+		for (off = 0; off < Min(local->copy_size, PM_LOCAL_PREFETCH_BYTES);
+			 off += PG_CACHE_LINE_SIZE)
+			pm_prefetch(local->copy + off);
+	}
+	if (local != NULL && memcmp(PM_LOCAL_KEY(local), &req->key, sizeof(PmCacheKey)) == 0 &&
+		pm_blob_matches(PM_LOCAL_BLOB(local), req))
 	{
 		if (pm_cache_ttl > 0 &&
 			pm_older_than_ttl(local->created, GetCurrentTimestamp()))
@@ -639,7 +682,7 @@ pm_cache_lookup(const PmCacheRequest *req, bool borrow)
 			expired = true;
 			goto done;			/* the shared entry is as old */
 		}
-		output = pm_blob_output((PmCacheBlob *) local->blob, borrow);
+		output = pm_blob_output(PM_LOCAL_BLOB(local), borrow);
 		if (output != NULL)
 			goto done;
 		/* an included prompt changed: the shared entry may be newer */

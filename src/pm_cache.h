@@ -97,6 +97,23 @@ extern void pm_cache_request_init(PmCacheRequest *req, const char *name,
 								  Oid relid, Jsonb *params);
 
 /*
+ * The root's revision of a request made before it was known: a request's
+ * hash does not depend on it.
+ */
+static inline void
+pm_cache_request_set_revision(PmCacheRequest *req, int64 root_revision)
+{
+	req->key.root_revision = root_revision;
+}
+
+/*
+ * Start loading what a lookup of req will read first in this backend (a
+ * hint: call it before looking up the root's revision, so that the two
+ * overlap).
+ */
+extern void pm_cache_prefetch(const PmCacheRequest *req);
+
+/*
  * A copy of the cached rendering for req, when there is one and every
  * prompt it was built from still has the same revision for the caller;
  * else NULL.  With borrow, a rendering served from the session's own copy

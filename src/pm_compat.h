@@ -16,6 +16,8 @@
  *	 18: index_beginscan() takes an IndexScanInstrumentation pointer;
  *		 RelationGetPrimaryKeyIndex() takes deferrable_ok.
  *
+ * and one difference between compilers: pm_prefetch.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef PM_COMPAT_H
@@ -32,6 +34,16 @@
 #include "utils/fmgroids.h"
 #include "utils/regproc.h"
 #include "utils/relcache.h"
+
+/*
+ * Ask the CPU to start loading the cache line holding addr, which the
+ * caller reads soon: a hint, never a fault (any address may be given).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define pm_prefetch(addr) __builtin_prefetch(addr)
+#else
+#define pm_prefetch(addr) ((void) (addr))
+#endif
 
 #if PG_VERSION_NUM < 150000
 #error "prompt_manager needs PostgreSQL 15 or later"

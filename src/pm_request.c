@@ -207,12 +207,25 @@ pm_render_from_cache(PmRenderRequest *req)
 	if (req->prompt_id != NULL)
 	{
 		int64		revision;
+		const PmTableInfo *table;
 		size_t		len = strlen(req->prompt_id);
 		uint64		id_hash = XXH3_64bits(req->prompt_id, len);
 		const char *at = memchr(req->prompt_id, '@', len);
 
+		/*
+		 * The key but the root's revision, whose lookup then overlaps the
+		 * loads of the backend's copy (and of the statistics' slot): for a
+		 * session drawing from many prompts, those are cache misses.
+		 */
+		pm_cache_request_init(creq, req->prompt_id, len, id_hash,
+							  false, 0, pm_storage_table()->relid,
+							  req->params ? req->params : pm_no_params());
+		pm_cache_prefetch(creq);
+
 		if (at == NULL)
 		{
+			if (pm_stats_active())
+				pm_prefetch(pm_stats_home_slot(id_hash));
 			/* a head: a missing prompt is an error or a WARNING: render it */
 			if (!pm_visibility_revision_hashed(req->prompt_id, id_hash, &revision))
 				return NULL;
@@ -246,9 +259,24 @@ pm_render_from_cache(PmRenderRequest *req)
 				return NULL;
 			req->stats_id = req->prompt_id; /* counted on its first id_len bytes */
 		}
-		pm_cache_request_init(creq, req->prompt_id, len, id_hash,
-							  false, revision, pm_storage_table()->relid,
-							  req->params ? req->params : pm_no_params());
+		table = pm_storage_table();
+		if (unlikely(table->relid != creq->key.relid ||
+					 table->shape != creq->key.table_shape))
+		{
+			/*
+			 * Reading the revision took in an invalidation that changed
+			 * the table.  pm_visibility_unrestricted locked it and took in
+			 * what had committed before, and a change of its shape waits
+			 * for that lock, so this is not expected; it is checked rather
+			 * than assumed because a key of the old shape could serve the
+			 * text of another column.
+			 */
+			pm_cache_request_init(creq, req->prompt_id, len, id_hash,
+								  false, revision, table->relid,
+								  req->params ? req->params : pm_no_params());
+		}
+		else
+			pm_cache_request_set_revision(creq, revision);
 	}
 	else
 		pm_cache_request_init(creq, VARDATA_ANY(req->template_text),

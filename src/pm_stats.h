@@ -154,6 +154,17 @@ pm_stats_count_hit(const char *prompt_id, size_t id_len, uint64 id_hash,
 	pm_stats_count(prompt_id, id_len, id_hash, true, false, -1, bytes);
 }
 
+/*
+ * The slot a count of id_hash is looked for first (NULL before the first
+ * count): a cache hit prefetches it when it starts, so that loading it
+ * overlaps the lookup.
+ */
+static inline const void *
+pm_stats_home_slot(uint64 id_hash)
+{
+	return pm_pending_hot != NULL ? &pm_pending_hot[id_hash & (PM_PENDING_SLOTS - 1)] : NULL;
+}
+
 /* Should this cache hit be timed?  One in PM_STATS_HIT_SAMPLE (every miss is). */
 #define PM_STATS_HIT_SAMPLE	32
 

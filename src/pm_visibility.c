@@ -121,20 +121,26 @@ typedef struct PmSnapshotIdentity
  * One answer of the memo, for a name that is a reference's key
  * (pm_ref_key): "id" is the head's revision, "id@3" version 3's value
  * (pm_version_value), "id@production" the version the label points to
- * (in version) and that version's value.
+ * (in version) and that version's value.  What a lookup of a head reads
+ * comes first, and a short name is kept in the entry itself: a session
+ * that renders many prompts finds the entry in memory the CPU has not
+ * cached, and each pointer followed would be one more wait.
  */
+#define PM_MEMO_SHORT_NAME 24
+
 typedef struct PmRevisionMemo
 {
 	uint64		key;			/* xxhash of the name */
 	char		status;			/* simplehash's */
 	bool		present;
 	char		kind;			/* PmRefKind: HEAD, VERSION or LABEL */
-	char	   *name;
 	uint32		name_len;
+	int64		revision;
+	char		short_name[PM_MEMO_SHORT_NAME]; /* a short name */
+	char	   *name;			/* a copy of a long one, else NULL */
 	uint32		id_len;			/* the prompt id's bytes: those before '@' */
 	uint64		id_hash;		/* xxhash of them (the statistics' key) */
 	int32		version;		/* a label's version */
-	int64		revision;
 	/* a label's: its version's value, once looked up (pm_visibility_ref) */
 	bool		has_value;
 	bool		value_present;
@@ -402,7 +408,8 @@ pm_memo_find(const char *name, uint32 len, uint64 key)
 {
 	PmRevisionMemo *memo = pm_revisions_lookup(pm_memo, key);
 
-	if (memo != NULL && memo->name_len == len && memcmp(memo->name, name, len) == 0)
+	if (memo != NULL && memo->name_len == len &&
+		memcmp(len < PM_MEMO_SHORT_NAME ? memo->short_name : memo->name, name, len) == 0)
 		return memo;
 	return NULL;
 }
@@ -422,9 +429,16 @@ pm_memo_store(const char *name, uint32 len, uint64 key, bool present,
 		bool		digit = at != NULL && at + 1 < name + len &&
 			at[1] >= '0' && at[1] <= '9';
 
-		memo->name = MemoryContextAlloc(pm_memo_cxt, len + 1);
-		memcpy(memo->name, name, len);
-		memo->name[len] = '\0';
+		if (len < PM_MEMO_SHORT_NAME)
+		{
+			memo->name = NULL;
+			memcpy(memo->short_name, name, len);
+		}
+		else
+		{
+			memo->name = MemoryContextAlloc(pm_memo_cxt, len);
+			memcpy(memo->name, name, len);
+		}
 		memo->name_len = len;
 		/* names are references' keys: "id", "id@3", "id@production" */
 		if (at == NULL)
