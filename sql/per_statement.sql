@@ -127,6 +127,19 @@ SELECT pg_stat_force_next_flush();
 SELECT ps_ref_scans() - :scans > 0 AS read_every_statement;
 ALTER TABLE pm_labels ENABLE ALWAYS TRIGGER pm_labels_note_write;
 
+-- ids and references of 21 to 27 bytes, each a prefix of the next,
+-- around the 24 bytes up to which the memo keeps a name in its entry:
+-- each is answered as itself, in one snapshot and across snapshots
+INSERT INTO pm_prompts (prompt_id, content)
+	SELECT 'ps/n-' || repeat('x', n - 5), 'length ' || n FROM generate_series(21, 25) n;
+SELECT n, pm_render('ps/n-' || repeat('x', n - 5)) AS head,
+	pm_render('ps/n-' || repeat('x', n - 5) || '@1') AS version_1
+	FROM generate_series(21, 25) n, generate_series(1, 2) r ORDER BY n, r;
+UPDATE pm_prompts SET content = 'length 24, changed' WHERE prompt_id = 'ps/n-' || repeat('x', 19);
+SELECT n, pm_render('ps/n-' || repeat('x', n - 5)) AS head,
+	pm_render('ps/n-' || repeat('x', n - 5) || '@1') AS version_1
+	FROM generate_series(21, 25) n, generate_series(1, 2) r ORDER BY n, r;
+
 DROP FUNCTION ps_wait_xmin_past(xid8);
 DROP FUNCTION ps_scans();
 DROP FUNCTION ps_ref_scans();

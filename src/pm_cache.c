@@ -225,24 +225,34 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /*
- * Hash function of the index: the key is made of hashes already, so fold
- * them rather than hash the whole key again.  The root's revision is left
- * out: a request's hash is then known before its revision is looked up,
- * so that a lookup starts loading the backend's copy meanwhile
- * (pm_cache_prefetch).  Renderings of one prompt's revisions share a
- * bucket, told apart by the whole key (a prompt has one current revision,
- * and an old one's entry is soon evicted).
+ * Hash functions of the key: it is made of hashes already, so fold them
+ * rather than hash the whole key again.  pm_key_fold leaves the root's
+ * revision out: the backend's copies are found by it (PmCacheRequest's
+ * local_hash), so that a lookup can start loading its copy before the
+ * revision is looked up (pm_cache_prefetch).  The shared index's hash
+ * (pm_key_hash) folds the revision in too, so that the entries of a
+ * prompt's many revisions do not make one long chain.
  */
+static inline uint64
+pm_key_fold(const PmCacheKey *k)
+{
+	return k->name_hash ^ (k->params_hash * UINT64CONST(0x9E3779B97F4A7C15)) ^
+		(k->settings_hash >> 1) ^
+		((uint64) k->dbid << 32) ^ k->relid ^ k->table_shape ^ (k->is_inline ? 1 : 0);
+}
+
+static inline uint32
+pm_fold32(uint64 h)
+{
+	return (uint32) (h ^ (h >> 32));
+}
+
 static uint32
 pm_key_hash(const void *key, Size keysize)
 {
 	const PmCacheKey *k = (const PmCacheKey *) key;
-	uint64		h;
 
-	h = k->name_hash ^ (k->params_hash * UINT64CONST(0x9E3779B97F4A7C15)) ^
-		(k->settings_hash >> 1) ^
-		((uint64) k->dbid << 32) ^ k->relid ^ k->table_shape ^ (k->is_inline ? 1 : 0);
-	return (uint32) (h ^ (h >> 32));
+	return pm_fold32(pm_key_fold(k) ^ ((uint64) k->root_revision << 17));
 }
 
 /* Size of the DSA area: the setting, but no less than DSA can work with. */
@@ -462,7 +472,15 @@ pm_cache_request_init(PmCacheRequest *req, const char *name, uint32 name_len,
 		req->params_len = VARSIZE_ANY_EXHDR(params);
 		req->key.params_hash = XXH3_64bits(req->params, req->params_len);
 	}
-	req->hash = get_hash_value(pm_index, &req->key);
+	req->local_hash = pm_fold32(pm_key_fold(&req->key));
+	req->hash = pm_key_hash(&req->key, sizeof(PmCacheKey));
+}
+
+void
+pm_cache_request_set_revision(PmCacheRequest *req, int64 root_revision)
+{
+	req->key.root_revision = root_revision;
+	req->hash = pm_key_hash(&req->key, sizeof(PmCacheKey));
 }
 
 /*
@@ -509,11 +527,13 @@ pm_blob_matches(const PmCacheBlob *blob, const PmCacheRequest *req)
  *
  * A hit of a session that renders many prompts finds its copy in memory
  * the CPU has not cached, so its layout is for few and overlapping loads:
- * the table's slot is 32 bytes (two to a cache line), and the copy holds
- * the key, the blob's header, name, params and output one after the
- * other, which the lookup asks for at once (pm_prefetch) as soon as it
- * has the slot; pm_cache_prefetch asks for the slot itself before the
- * caller looks up the root's revision.
+ * the table's slot is 32 bytes at most, and the copy holds the key, then
+ * the blob (its header, name, params, included prompts and output) in one
+ * allocation, whose first PM_LOCAL_PREFETCH_BYTES the lookup asks for at
+ * once (pm_prefetch) as soon as it has the slot.  The slot is found by a
+ * hash without the root's revision (local_hash), so pm_cache_prefetch can
+ * ask for it before the caller has looked the revision up; a copy of
+ * another revision of the same rendering takes the same slot.
  */
 #define PM_LOCAL_MAX_ENTRIES 1024
 #define PM_LOCAL_MAX_BYTES	(8 * 1024 * 1024)
@@ -523,14 +543,14 @@ pm_blob_matches(const PmCacheBlob *blob, const PmCacheRequest *req)
 
 typedef struct PmLocalEntry
 {
-	uint32		hash;			/* PmCacheRequest.hash */
+	uint32		hash;			/* PmCacheRequest.local_hash */
 	char		status;			/* simplehash's */
 	uint32		copy_size;
 	TimestampTz created;
 	char	   *copy;			/* the key, then a copy of the shared blob */
 } PmLocalEntry;
 
-StaticAssertDecl(sizeof(PmLocalEntry) <= 32, "PmLocalEntry is two to a cache line");
+StaticAssertDecl(sizeof(PmLocalEntry) <= 32, "PmLocalEntry fits in 32 bytes");
 
 #define PM_LOCAL_KEY(local)		((PmCacheKey *) (local)->copy)
 #define PM_LOCAL_BLOB(local) \
@@ -560,6 +580,7 @@ pm_local_reset(uint64 generation)
 		pm_local_cxt = AllocSetContextCreate(TopMemoryContext,
 											 "prompt_manager cache copies",
 											 ALLOCSET_DEFAULT_SIZES);
+	pm_local = NULL;			/* until it exists again (palloc may fail) */
 	MemoryContextReset(pm_local_cxt);
 	pm_local = pm_copies_create(pm_local_cxt, 64, NULL);
 	pm_local_bytes = 0;
@@ -574,11 +595,17 @@ pm_local_keep(const PmCacheRequest *req, TimestampTz created,
 	PmLocalEntry *local;
 	bool		found;
 	Size		copy_size = MAXALIGN(sizeof(PmCacheKey)) + blob_size;
+	char	   *copy;
 
 	if (pm_local->members >= PM_LOCAL_MAX_ENTRIES ||
 		pm_local_bytes + copy_size > PM_LOCAL_MAX_BYTES)
 		pm_local_reset(pm_local_generation);
-	local = pm_copies_insert(pm_local, req->hash, &found);
+
+	/* made before the table changes: an allocation may fail */
+	copy = MemoryContextAlloc(pm_local_cxt, copy_size);
+	memcpy(copy, &req->key, sizeof(PmCacheKey));
+	memcpy(copy + MAXALIGN(sizeof(PmCacheKey)), blob, blob_size);
+	local = pm_copies_insert(pm_local, req->local_hash, &found);
 	if (found)
 	{
 		/* another key with the same hash (another revision of its root) */
@@ -587,9 +614,7 @@ pm_local_keep(const PmCacheRequest *req, TimestampTz created,
 	}
 	local->created = created;
 	local->copy_size = copy_size;
-	local->copy = MemoryContextAlloc(pm_local_cxt, copy_size);
-	memcpy(PM_LOCAL_KEY(local), &req->key, sizeof(PmCacheKey));
-	memcpy(PM_LOCAL_BLOB(local), blob, blob_size);
+	local->copy = copy;
 	pm_local_bytes += copy_size;
 }
 
@@ -645,7 +670,13 @@ void
 pm_cache_prefetch(const PmCacheRequest *req)
 {
 	if (pm_local != NULL)
-		pm_prefetch(&pm_local->data[pm_copies_initial_bucket(pm_local, req->hash)]);
+	{
+		PmLocalEntry *slot = &pm_local->data[pm_copies_initial_bucket(pm_local, req->local_hash)];
+
+		/* both ends: the array is not aligned to cache lines */
+		pm_prefetch(slot);
+		pm_prefetch((char *) (slot + 1) - 1);
+	}
 }
 
 text *
@@ -664,7 +695,8 @@ pm_cache_lookup(const PmCacheRequest *req, bool borrow)
 	/* a copy of our own first: no lock */
 	if (pm_local == NULL || generation != pm_local_generation)
 		pm_local_reset(generation);
-	local = pm_copies_lookup(pm_local, req->hash);
+	Assert(req->hash == pm_key_hash(&req->key, sizeof(PmCacheKey)));
+	local = pm_copies_lookup(pm_local, req->local_hash);
 	if (local != NULL)
 	{
 		Size		off;
@@ -915,6 +947,7 @@ pm_cache_store(const PmCacheRequest *req, List *deps, text *output,
 	ListCell   *lc;
 	uint32		i;
 
+	Assert(req->hash == pm_key_hash(&req->key, sizeof(PmCacheKey)));
 	foreach(lc, deps)
 		dep_names_len += strlen(((PmCacheDependency *) lfirst(lc))->name);
 

@@ -34,6 +34,8 @@ typedef struct PmCacheRequest
 {
 	PmCacheKey	key;
 	uint32		hash;			/* of key, picks the partition */
+	uint32		local_hash;		/* of key without root_revision: finds the
+								 * backend's copy */
 	const char *name;			/* prompt id or template text */
 	uint32		name_len;
 	const char *params;			/* jsonb bytes, or NULL */
@@ -97,14 +99,11 @@ extern void pm_cache_request_init(PmCacheRequest *req, const char *name,
 								  Oid relid, Jsonb *params);
 
 /*
- * The root's revision of a request made before it was known: a request's
- * hash does not depend on it.
+ * Set the root's revision of a request made before it was known (its
+ * local_hash does not depend on it, its hash is computed again).
  */
-static inline void
-pm_cache_request_set_revision(PmCacheRequest *req, int64 root_revision)
-{
-	req->key.root_revision = root_revision;
-}
+extern void pm_cache_request_set_revision(PmCacheRequest *req,
+										  int64 root_revision);
 
 /*
  * Start loading what a lookup of req will read first in this backend (a

@@ -264,12 +264,12 @@ pm_render_from_cache(PmRenderRequest *req)
 					 table->shape != creq->key.table_shape))
 		{
 			/*
-			 * Reading the revision took in an invalidation that changed
-			 * the table.  pm_visibility_unrestricted locked it and took in
-			 * what had committed before, and a change of its shape waits
-			 * for that lock, so this is not expected; it is checked rather
-			 * than assumed because a key of the old shape could serve the
-			 * text of another column.
+			 * Reading the revision took in a change of the table's shape:
+			 * without proof for the snapshot, pm_visibility_unrestricted
+			 * does not lock pm_prompts, and the read that does may wait
+			 * for an ALTER TABLE to commit.  The key must name the table
+			 * the revision was read from, or it could find a rendering of
+			 * another column's text.
 			 */
 			pm_cache_request_init(creq, req->prompt_id, len, id_hash,
 								  false, revision, table->relid,

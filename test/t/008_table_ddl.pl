@@ -215,6 +215,38 @@ sub run_variant
 	});
 	check_renders("$variant, swap: columns renamed back", %v2);
 
+	# The same swap committed while a render waits for it, in the read of
+	# the prompt's revision.  A transaction begun before the last write is
+	# still open, so no snapshot has proof (src/pm_writes.c) and the render
+	# first locks pm_prompts in that read: the cache key it made before the
+	# read names the old shape, and must be made again.
+	my $holder = $node->background_psql('postgres', on_error_stop => 0);
+	$holder->query_safe('BEGIN; SELECT pg_current_xact_id()');
+	other_session(q{UPDATE pm_prompts SET metadata = '{"touched": true}' WHERE prompt_id = 'ddl/b'});
+	is((render_in('cached', 'ddl/a'))[0], 'A v2 x', "$variant, swap in a read: rendered before");
+	is((render_in('cached', 'ddl/a'))[0], 'A v2 x', "$variant, swap in a read: rendered again before");
+	my $ddl = $node->background_psql('postgres', on_error_stop => 0);
+	$ddl->query_safe(q{BEGIN;
+		ALTER TABLE pm_prompts RENAME COLUMN content TO content_old;
+		ALTER TABLE pm_prompts RENAME COLUMN content_alt TO content});
+	$sessions{cached}->query_until(qr/started/, "\\echo started\nSELECT pm_render('ddl/a');\n");
+	ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_locks
+			WHERE NOT granted AND relation = 'pm_prompts'::regclass}),
+		"$variant, swap in a read: the render waits for the ALTER TABLE");
+	$ddl->query_safe('COMMIT');
+	my $waited = $sessions{cached}->query_safe(q{SELECT 'next'});
+	is($waited, "A v3 x\nnext", "$variant, swap in a read: the render reads the new column");
+	$ddl->quit;
+	$holder->query_safe('COMMIT');
+	$holder->quit;
+	other_session(q{
+		BEGIN;
+		ALTER TABLE pm_prompts RENAME COLUMN content TO content_alt;
+		ALTER TABLE pm_prompts RENAME COLUMN content_old TO content;
+		COMMIT;
+	});
+	check_renders("$variant, swap in a read: columns renamed back", %v2);
+
 	# parameters made text, then jsonb again
 	my $params_text = [ '42804', 'column "parameters" of table "pm_prompts" has type text, not jsonb' ];
 	other_session(q{
