@@ -193,26 +193,20 @@ sub run_variant
 		'ddl/new' => 'N n');
 
 	# two columns swapped by renames: no row changes, every row's text does
+	my $swap_columns = q{ALTER TABLE pm_prompts RENAME COLUMN content TO content_old;
+		ALTER TABLE pm_prompts RENAME COLUMN content_alt TO content};
+	my $swap_back = q{ALTER TABLE pm_prompts RENAME COLUMN content TO content_alt;
+		ALTER TABLE pm_prompts RENAME COLUMN content_old TO content};
 	other_session(q{
 		ALTER TABLE pm_prompts ADD COLUMN content_alt text;
 		UPDATE pm_prompts SET content_alt = replace(content, 'v2', 'v3');
 		DELETE FROM pm_prompts WHERE prompt_id = 'ddl/new';
 	});
 	check_renders("$variant, swap: other column filled", %v2);
-	other_session(q{
-		BEGIN;
-		ALTER TABLE pm_prompts RENAME COLUMN content TO content_old;
-		ALTER TABLE pm_prompts RENAME COLUMN content_alt TO content;
-		COMMIT;
-	});
+	other_session("BEGIN; $swap_columns; COMMIT");
 	check_renders("$variant, swap: columns renamed",
 		'ddl/a' => 'A v3 x', 'ddl/b' => "B v3\nA v3 x");
-	other_session(q{
-		BEGIN;
-		ALTER TABLE pm_prompts RENAME COLUMN content TO content_alt;
-		ALTER TABLE pm_prompts RENAME COLUMN content_old TO content;
-		COMMIT;
-	});
+	other_session("BEGIN; $swap_back; COMMIT");
 	check_renders("$variant, swap: columns renamed back", %v2);
 
 	# The same swap committed while a render waits for it, in the read of
@@ -226,9 +220,7 @@ sub run_variant
 	is((render_in('cached', 'ddl/a'))[0], 'A v2 x', "$variant, swap in a read: rendered before");
 	is((render_in('cached', 'ddl/a'))[0], 'A v2 x', "$variant, swap in a read: rendered again before");
 	my $ddl = $node->background_psql('postgres', on_error_stop => 0);
-	$ddl->query_safe(q{BEGIN;
-		ALTER TABLE pm_prompts RENAME COLUMN content TO content_old;
-		ALTER TABLE pm_prompts RENAME COLUMN content_alt TO content});
+	$ddl->query_safe("BEGIN; $swap_columns");
 	$sessions{cached}->query_until(qr/started/, "\\echo started\nSELECT pm_render('ddl/a');\n");
 	ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_locks
 			WHERE NOT granted AND relation = 'pm_prompts'::regclass}),
@@ -239,12 +231,7 @@ sub run_variant
 	$ddl->quit;
 	$holder->query_safe('COMMIT');
 	$holder->quit;
-	other_session(q{
-		BEGIN;
-		ALTER TABLE pm_prompts RENAME COLUMN content TO content_alt;
-		ALTER TABLE pm_prompts RENAME COLUMN content_old TO content;
-		COMMIT;
-	});
+	other_session("BEGIN; $swap_back; COMMIT");
 	check_renders("$variant, swap in a read: columns renamed back", %v2);
 
 	# parameters made text, then jsonb again
