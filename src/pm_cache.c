@@ -479,7 +479,24 @@ pm_cache_request_init(PmCacheRequest *req, const char *name, uint32 name_len,
 void
 pm_cache_request_set_revision(PmCacheRequest *req, int64 root_revision)
 {
+	const PmTableInfo *table = pm_storage_table();
+
 	req->key.root_revision = root_revision;
+	if (unlikely(table->relid != req->key.relid ||
+				 table->shape != req->key.table_shape))
+	{
+		/*
+		 * Reading the revision took in a change of the table's shape:
+		 * without proof for the snapshot, pm_visibility_unrestricted does
+		 * not lock pm_prompts, and the read that does may wait for an
+		 * ALTER TABLE to commit.  The key must name the table the revision
+		 * was read from, or it could find a rendering of another column's
+		 * text.
+		 */
+		req->key.relid = table->relid;
+		req->key.table_shape = table->shape;
+		req->local_hash = pm_fold32(pm_key_fold(&req->key));
+	}
 	req->hash = pm_key_hash(&req->key, sizeof(PmCacheKey));
 }
 

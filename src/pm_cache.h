@@ -100,7 +100,8 @@ extern void pm_cache_request_init(PmCacheRequest *req, const char *name,
 
 /*
  * Set the root's revision of a request made before it was known (its
- * local_hash does not depend on it, its hash is computed again).
+ * local_hash does not depend on it, its hash is computed again), and the
+ * table's shape as reading the revision left it.
  */
 extern void pm_cache_request_set_revision(PmCacheRequest *req,
 										  int64 root_revision);

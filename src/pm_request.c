@@ -207,7 +207,6 @@ pm_render_from_cache(PmRenderRequest *req)
 	if (req->prompt_id != NULL)
 	{
 		int64		revision;
-		const PmTableInfo *table;
 		size_t		len = strlen(req->prompt_id);
 		uint64		id_hash = XXH3_64bits(req->prompt_id, len);
 		const char *at = memchr(req->prompt_id, '@', len);
@@ -259,24 +258,7 @@ pm_render_from_cache(PmRenderRequest *req)
 				return NULL;
 			req->stats_id = req->prompt_id; /* counted on its first id_len bytes */
 		}
-		table = pm_storage_table();
-		if (unlikely(table->relid != creq->key.relid ||
-					 table->shape != creq->key.table_shape))
-		{
-			/*
-			 * Reading the revision took in a change of the table's shape:
-			 * without proof for the snapshot, pm_visibility_unrestricted
-			 * does not lock pm_prompts, and the read that does may wait
-			 * for an ALTER TABLE to commit.  The key must name the table
-			 * the revision was read from, or it could find a rendering of
-			 * another column's text.
-			 */
-			pm_cache_request_init(creq, req->prompt_id, len, id_hash,
-								  false, revision, table->relid,
-								  req->params ? req->params : pm_no_params());
-		}
-		else
-			pm_cache_request_set_revision(creq, revision);
+		pm_cache_request_set_revision(creq, revision);
 	}
 	else
 		pm_cache_request_init(creq, VARDATA_ANY(req->template_text),
