@@ -92,6 +92,15 @@
 /* Past this many prompts the memo starts again (it is only a cache). */
 #define PM_VISIBILITY_MAX_ENTRIES 100000
 
+/*
+ * Names longer than this are not remembered: no reference to a stored
+ * prompt is that long (an id is at most 255 bytes, "@", a label of at most
+ * 63, "?"), and the memo would otherwise keep every huge name a caller
+ * sends, across statements; such a name is looked up in the table each
+ * time instead.
+ */
+#define PM_MEMO_MAX_NAME 1024
+
 /* What the memo's answers depend on, whatever the snapshot. */
 typedef struct PmMemoIdentity
 {
@@ -422,6 +431,8 @@ pm_memo_store(const char *name, uint32 len, uint64 key, bool present,
 	PmRevisionMemo *memo;
 	bool		found;
 
+	if (len > PM_MEMO_MAX_NAME)
+		return;					/* (every caller may find nothing after it) */
 	memo = pm_revisions_insert(pm_memo, key, &found);
 	if (!found)
 	{

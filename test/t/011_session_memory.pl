@@ -253,5 +253,21 @@ $bg->query_safe('COMMIT');
 is($bg->query_safe($contexts_sql), '1', 'after the transaction, one compiled prompt is kept');
 $bg->quit;
 
+# --- huge ids of no prompt are not remembered --------------------------------
+# What a snapshot sees of each id is remembered across statements (while no
+# write can have committed): not for an id longer than any stored prompt's,
+# or a role could make the session keep every 10 MB id it sends.
+new_session();
+my $memo_sql = q{SELECT coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts
+	WHERE name = 'prompt_manager visibility'};
+for my $i (1 .. 10)
+{
+	like(query_failing("SELECT pm_render(repeat('x', 10000000) || '$i')"),
+		qr/does not exist/, "a 10 MB id of no prompt ($i) is an error");
+}
+my $memo = $bg->query_safe($memo_sql);
+note(sprintf('the memo after ten 10 MB ids: %.1f MB', $memo / 1048576));
+cmp_ok($memo, '<', 10_000_000, 'the memo keeps none of the ten 10 MB ids');
+
 $guard->check;
 done_testing();
